@@ -1,0 +1,123 @@
+"""Which hierarchy each customer follows (SEMANTICS.md §1).
+
+A manual assignment beats every pool; otherwise the hierarchy of best rank
+whose pool holds the customer wins. Pool membership is decided by the
+``select_customers`` hook, every plugin's answer ANDed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+
+import pluggy
+from sqlalchemy import Connection, delete, select
+
+from arrears.core import book, schema
+from arrears.core.context import Context, Rates
+from arrears.core.domain import Assignment, Customer, Hierarchy, Setup
+from arrears.core.errors import ArrearsError, BadInput
+
+manual = schema.ManualAssignment.__table__
+
+
+def _hierarchy(setup: Setup, hierarchy_id: str) -> Hierarchy:
+    hierarchy = setup.hierarchy(hierarchy_id)
+    if hierarchy is None:
+        known = ", ".join(h.id for h in setup.hierarchies) or "none"
+        raise BadInput(f'HIERARCHY: no hierarchy "{hierarchy_id}" in the setup (defined: {known})')
+    return hierarchy
+
+
+def assign(connection: Connection, setup: Setup, account: str, hierarchy_id: str) -> Assignment:
+    """Assign *account* to *hierarchy_id* by hand, replacing any earlier manual assignment."""
+    _hierarchy(setup, hierarchy_id)
+    customer = book.find_customer(connection, account)
+    connection.execute(delete(manual).where(manual.c.customer_id == customer.id))
+    connection.execute(manual.insert().values(
+        customer_id=customer.id, hierarchy=hierarchy_id,
+        assigned_at=datetime.now(UTC).replace(tzinfo=None)))
+    return Assignment(account, hierarchy_id, "manual")
+
+
+def unassign(connection: Connection, account: str) -> bool:
+    """Remove *account*'s manual assignment; False if it had none."""
+    customer = book.find_customer(connection, account)
+    removed = connection.execute(delete(manual).where(manual.c.customer_id == customer.id))
+    return removed.rowcount > 0
+
+
+def manual_assignments(connection: Connection, batch: Sequence[Customer]) -> dict[str, str]:
+    by_id = {c.id: c.account for c in batch}
+    rows = connection.execute(
+        select(manual.c.customer_id, manual.c.hierarchy).where(manual.c.customer_id.in_(by_id)))
+    return {by_id[customer_id]: hierarchy for customer_id, hierarchy in rows}
+
+
+def in_pool(pm: pluggy.PluginManager, setup: Setup, pool_id: str,
+            customers: Sequence[Customer], context: Context) -> list[Customer]:
+    """The customers of *customers* that every plugin keeps in the pool."""
+    pool = setup.pool(pool_id)
+    assert pool is not None, "the setup check guarantees every hierarchy's pool exists"
+    kept = {c.account for c in customers}
+    for answer in pm.hook.select_customers(pool=pool, customers=customers, context=context):
+        kept &= {c.account for c in answer}
+    kept -= set(context.failures)
+    return [c for c in customers if c.account in kept]
+
+
+def assign_batch(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
+                 customers: Sequence[Customer], context: Context) -> dict[str, Assignment]:
+    """The assignment of every customer of the batch; failures are in ``context.failures``."""
+    result: dict[str, Assignment] = {}
+    for account, hierarchy_id in manual_assignments(connection, customers).items():
+        if setup.hierarchy(hierarchy_id) is None:
+            context.failures[account] = (f'manually assigned to hierarchy "{hierarchy_id}", '
+                                         "which the setup no longer has")
+        else:
+            result[account] = Assignment(account, hierarchy_id, "manual")
+    remaining = [c for c in customers if c.account not in result]
+    for hierarchy in sorted(setup.hierarchies, key=lambda h: h.rank):
+        if not remaining:
+            break
+        for customer in in_pool(pm, setup, hierarchy.pool, remaining, context):
+            result[customer.account] = Assignment(customer.account, hierarchy.id,
+                                                  f"pool:{hierarchy.pool}")
+        remaining = [c for c in remaining
+                     if c.account not in result and c.account not in context.failures]
+    for customer in remaining:
+        result[customer.account] = Assignment(customer.account, None, "none")
+    return result
+
+
+def _context(connection: Connection, setup: Setup, as_of: date,
+             customers: Sequence[Customer]) -> Context:
+    return Context(as_of=as_of, setup=setup,
+                   rates=Rates.load(connection, setup.parameters.accounting_currency),
+                   open_amounts=book.open_amounts(connection, customers))
+
+
+def preview_customer(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
+                     account: str, as_of: date) -> Assignment:
+    """Which hierarchy *account* gets on *as_of*, and why. Read-only."""
+    customer = book.find_customer(connection, account)
+    context = _context(connection, setup, as_of, [customer])
+    answer = assign_batch(pm, setup, connection, [customer], context)
+    if account in context.failures:
+        raise ArrearsError(f"customer {account}: {context.failures[account]}")
+    return answer[account]
+
+
+def preview_hierarchy(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
+                      hierarchy_id: str, as_of: date) -> Iterator[Assignment | str]:
+    """The customers *hierarchy_id* gets on *as_of*, streamed; a str is a failure message."""
+    _hierarchy(setup, hierarchy_id)
+    rates = Rates.load(connection, setup.parameters.accounting_currency)
+    for customers in book.iter_customers(connection):
+        context = Context(as_of=as_of, setup=setup, rates=rates,
+                          open_amounts=book.open_amounts(connection, customers))
+        for assignment in assign_batch(pm, setup, connection, customers, context).values():
+            if assignment.hierarchy == hierarchy_id:
+                yield assignment
+        for account, reason in context.failures.items():
+            yield f"customer {account}: {reason}"

@@ -1,0 +1,310 @@
+"""The ``arrears`` command line (spec/CLI.md). Each command parses its options,
+calls one kernel function, and prints the result; no decisions are made here.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import zoneinfo
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from arrears.core import assignment, imports, invoices, output, setupfile
+from arrears.core.db import DEFAULT_URL, Database
+from arrears.core.domain import COLLECTIONS_STATUSES, Setup
+from arrears.core.errors import ArrearsError, BadInput
+from arrears.core.plugins import PluginManager, Registry, get_plugin_manager, list_plugins
+
+
+@attrs.define
+class Runtime:
+    """What every command needs: the plugin manager and the database."""
+
+    pm: PluginManager
+    db_url: str = DEFAULT_URL
+    _db: Database | None = None
+    _registry: Registry | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry.collect(self.pm)
+        return self._registry
+
+    def database(self, *, current: bool = True) -> Database:
+        """The database; with *current*, refuse one whose schema is missing or behind."""
+        if self._db is None:
+            self._db = Database(self.db_url)
+        if current:
+            self._db.require_current()
+        return self._db
+
+    def setup(self, connection: Any) -> Setup:
+        setup = setupfile.stored(connection, self.registry)
+        if setup is None:
+            raise BadInput("no setup loaded yet: load one with `arrears setup load FILE`")
+        return setup
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def today(setup: Setup) -> date:
+    """Today in the setup's timezone."""
+    return datetime.now(zoneinfo.ZoneInfo(setup.parameters.timezone)).date()
+
+
+class ArrearsGroup(click.Group):
+    """Turns arrears' own errors into click's, so no traceback reaches the user."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArrearsError as error:
+            exception = click.ClickException(str(error))
+            exception.exit_code = error.exit_code
+            raise exception from None
+        except SQLAlchemyError as error:
+            runtime = ctx.find_object(Runtime)
+            where = runtime.database(current=False).display_url if runtime else "the database"
+            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise click.ClickException(f"database error on {where}: {detail}") from None
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="Output format; json goes to stdout alone.")
+
+
+def as_of_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                        help="The date to decide for (YYYY-MM-DD); default today in the "
+                             "setup's timezone.")(function)
+
+
+def emit(result: Any, fmt: str, human: Callable[[Any], str]) -> None:
+    """Print *result* as JSON (``--format json``) or as text for a person."""
+    click.echo(output.to_json(result) if fmt == "json" else human(result))
+
+
+def pass_runtime(function: Callable[..., Any]) -> Callable[..., Any]:
+    @click.pass_obj
+    @functools.wraps(function)
+    def wrapper(runtime: Runtime, *args: Any, **kwargs: Any) -> Any:
+        return function(runtime, *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(cls=ArrearsGroup)
+@click.option("--db", "db_url", envvar="ARREARS_DB", default=DEFAULT_URL, show_default=True,
+              help="Database URL (sqlite:///FILE or postgresql://…); also $ARREARS_DB.")
+@click.version_option(package_name="arrears")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str) -> None:
+    """arrears: collections process automation."""
+    if ctx.obj is None:
+        ctx.obj = Runtime(get_plugin_manager())
+    ctx.obj.db_url = db_url
+    ctx.call_on_close(ctx.obj.close)
+
+
+# --- init, setup ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Also load a sample setup and book.")
+@pass_runtime
+def init(runtime: Runtime, demo: bool) -> None:
+    """Create the schema, or migrate it to this version."""
+    db = runtime.database(current=False)
+    before, after = db.upgrade()
+    if before == after:
+        click.echo(f"{db.display_url}: schema is up to date ({after})", err=True)
+    else:
+        click.echo(f"{db.display_url}: schema {before or 'created'} -> {after}", err=True)
+    if demo:
+        from arrears.core import demo as demo_data
+
+        summary = demo_data.load(db, runtime.registry, today=date.today())
+        click.echo(f"demo: {summary}", err=True)
+
+
+@cli.group()
+def setup() -> None:
+    """Load, check and show the collections setup."""
+
+
+@setup.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_runtime
+def setup_check(runtime: Runtime, file: Path) -> None:
+    """Validate FILE only."""
+    parsed = setupfile.read(file, runtime.registry)
+    click.echo(f"{file}: valid ({len(parsed.hierarchies)} hierarchies, "
+               f"{len(parsed.pools)} pools)", err=True)
+
+
+@setup.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_runtime
+def setup_load(runtime: Runtime, file: Path) -> None:
+    """Validate FILE and store it, replacing the previous setup."""
+    db = runtime.database()
+    parsed = setupfile.read(file, runtime.registry)
+    with db.begin() as connection:
+        setupfile.save(connection, parsed, runtime.registry, str(file))
+    click.echo(f"{file}: loaded ({len(parsed.hierarchies)} hierarchies, "
+               f"{len(parsed.pools)} pools)", err=True)
+
+
+@setup.command("show")
+@format_option("toml", "json")
+@pass_runtime
+def setup_show(runtime: Runtime, fmt: str) -> None:
+    """Print the stored setup."""
+    import json
+
+    import tomli_w
+
+    with runtime.database().read() as connection:
+        document = setupfile.to_document(runtime.setup(connection), runtime.registry)
+    if fmt == "json":
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        click.echo(tomli_w.dumps(document, multiline_strings=True), nl=False)
+
+
+# --- data ----------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("kind", type=click.Choice(imports.KINDS))
+@click.argument("file", type=click.Path(path_type=Path))
+@format_option("text", "json")
+@pass_runtime
+def import_(runtime: Runtime, kind: str, file: Path, fmt: str) -> None:
+    """Import a CSV file of KIND: all rows or none."""
+    db = runtime.database()
+    with db.begin() as connection:
+        summary = imports.import_file(connection, kind, file)
+    emit(summary, fmt, lambda s: f"{file}: {s.inserted} added, {s.updated} updated ({kind})")
+
+
+@cli.group()
+def invoice() -> None:
+    """Work with one invoice."""
+
+
+@invoice.command("status")
+@click.argument("number")
+@click.argument("status", type=click.Choice(COLLECTIONS_STATUSES))
+@click.option("--date", "promised", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The promised payment date (with STATUS promised).")
+@format_option("text", "json")
+@pass_runtime
+def invoice_status(runtime: Runtime, number: str, status: str, promised: datetime | None,
+                   fmt: str) -> None:
+    """Set an invoice's collections status."""
+    with runtime.database().begin() as connection:
+        change = invoices.set_status(connection, number, status,
+                                     promised.date() if promised else None)
+    emit(change, fmt, lambda c: f"invoice {c.invoice}: {c.previous} -> {c.status}"
+         + (f" (promised {c.promised_date})" if c.promised_date else ""))
+
+
+# --- assignment ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("customer")
+@click.argument("hierarchy")
+@pass_runtime
+def assign(runtime: Runtime, customer: str, hierarchy: str) -> None:
+    """Assign CUSTOMER to HIERARCHY by hand; it beats every pool."""
+    with runtime.database().begin() as connection:
+        assignment.assign(connection, runtime.setup(connection), customer, hierarchy)
+    click.echo(f"customer {customer}: assigned to {hierarchy}", err=True)
+
+
+@cli.command()
+@click.argument("customer")
+@pass_runtime
+def unassign(runtime: Runtime, customer: str) -> None:
+    """Remove CUSTOMER's manual assignment."""
+    with runtime.database().begin() as connection:
+        removed = assignment.unassign(connection, customer)
+    click.echo(f"customer {customer}: "
+               + ("manual assignment removed" if removed else "had no manual assignment"),
+               err=True)
+
+
+@cli.group()
+def preview() -> None:
+    """Which hierarchy customers get, and why (read-only)."""
+
+
+@preview.command("customer")
+@click.argument("customer")
+@as_of_option
+@format_option("text", "json")
+@pass_runtime
+def preview_customer(runtime: Runtime, customer: str, as_of: datetime | None, fmt: str) -> None:
+    """The hierarchy CUSTOMER gets and why: manual, pool:<ID> or none."""
+    with runtime.database().read() as connection:
+        setup_ = runtime.setup(connection)
+        answer = assignment.preview_customer(runtime.pm, setup_, connection, customer,
+                                             as_of.date() if as_of else today(setup_))
+    emit(answer, fmt, lambda a: f"{a.customer}: {a.hierarchy or '(none)'} ({a.reason})")
+
+
+@preview.command("hierarchy")
+@click.argument("hierarchy")
+@as_of_option
+@format_option("text", "json")
+@pass_runtime
+def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
+                      fmt: str) -> None:
+    """The customers HIERARCHY gets."""
+    with runtime.database().read() as connection:
+        setup_ = runtime.setup(connection)
+        answers = list(assignment.preview_hierarchy(runtime.pm, setup_, connection, hierarchy,
+                                                    as_of.date() if as_of else today(setup_)))
+    customers = [a for a in answers if not isinstance(a, str)]
+    for failure in (a for a in answers if isinstance(a, str)):
+        click.echo(f"warning: {failure}", err=True)
+    result = {"hierarchy": hierarchy, "customers": [a.customer for a in customers],
+              "reasons": {a.customer: a.reason for a in customers}}
+    emit(result, fmt, lambda r: output.table(
+        [(a.customer, a.reason) for a in customers], ["customer", "reason"]))
+
+
+# --- plugins ---------------------------------------------------------------------------
+
+
+@cli.command()
+@format_option("text", "json")
+@pass_runtime
+def plugins(runtime: Runtime, fmt: str) -> None:
+    """The loaded plugins, where each comes from, the hooks each implements."""
+    infos = list_plugins(runtime.pm)
+    emit({"plugins": infos}, fmt, lambda _: output.table(
+        [(i.name, i.source, f"{i.distribution or ''} {i.version or ''}".strip(),
+          ", ".join(i.hooks)) for i in infos],
+        ["name", "source", "distribution", "hooks"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: build the plugin manager, let plugins add commands, run."""
+    runtime = Runtime(get_plugin_manager())
+    runtime.pm.hook.register_commands(cli=cli)
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
+             obj=runtime)

@@ -1,0 +1,299 @@
+"""The objects handed to hooks: frozen attrs classes, never ORM rows.
+
+Setup objects mirror the setup file (``spec/CLI.md``); data objects mirror the
+CSV files. Amounts are Decimal with their currency's decimals; dates are dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+
+# --- setup -------------------------------------------------------------------
+
+
+@attrs.frozen
+class Parameters:
+    """``[parameters]``: settings for the whole book."""
+
+    accounting_currency: str = "USD"
+    timezone: str = "UTC"
+    track_step: bool = False
+    history_days: int = 365
+    default_letter_sequence: str | None = None
+    prediction_activity: str | None = None
+    exclude_after_last_step: bool = False
+    activities_for_automations: bool = False
+
+
+@attrs.frozen
+class Pool:
+    """``[[pool]]``: a declarative selection of customers; criteria are ANDed."""
+
+    id: str
+    description: str = ""
+    criteria: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Step:
+    """``[[hierarchy.step]]``: one step of a process hierarchy."""
+
+    description: str
+    action: str
+    when: Literal["before", "after"]
+    days: int
+    document: str | None = None
+    pre_dunning: bool = False
+    recipient: str | None = None
+    contact_purpose: str | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def offset(self) -> int:
+        """Days relative to the leading invoice's due date: negative before it."""
+        return -self.days if self.when == "before" else self.days
+
+
+@attrs.frozen
+class Hierarchy:
+    """``[[hierarchy]]``: a collections strategy bound to one pool."""
+
+    id: str
+    pool: str
+    rank: int
+    description: str = ""
+    quiet_days: int = 0
+    exclude: Mapping[str, Any] = attrs.field(factory=dict)
+    use_prediction: bool = False
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def pre_dunning_step(self) -> Step | None:
+        return next((s for s in self.steps if s.pre_dunning), None)
+
+    @property
+    def regular_steps(self) -> tuple[Step, ...]:
+        """The non-pre-dunning steps, ordered by offset."""
+        return tuple(sorted((s for s in self.steps if not s.pre_dunning), key=lambda s: s.offset))
+
+
+@attrs.frozen
+class LetterCode:
+    """One letter of a collection letter sequence; *days* are its grace days."""
+
+    code: str
+    days: int
+    description: str = ""
+    fee: Decimal = Decimal("0")
+
+
+@attrs.frozen
+class LetterSequence:
+    """``[[letter_sequence]]``: the letters a customer gets, in order."""
+
+    id: str
+    letters: tuple[LetterCode, ...] = ()
+    description: str = ""
+
+
+@attrs.frozen
+class Party:
+    """A sales group or collections agent, with the address messages go to."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+
+
+@attrs.frozen
+class Company:
+    """``[company]``: who the letters come from."""
+
+    name: str = ""
+    address: str = ""
+
+
+@attrs.frozen
+class Setup:
+    """The whole stored setup.
+
+    *templates* maps a template section registered by an action type (such as
+    ``email_template``) to its templates by id, each structured into the class
+    the action type declared.
+    """
+
+    parameters: Parameters = Parameters()
+    pools: tuple[Pool, ...] = ()
+    hierarchies: tuple[Hierarchy, ...] = ()
+    letter_sequences: tuple[LetterSequence, ...] = ()
+    sales_groups: tuple[Party, ...] = ()
+    collections_agents: tuple[Party, ...] = ()
+    company: Company = Company()
+    templates: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def hierarchy(self, hierarchy_id: str) -> Hierarchy | None:
+        return next((h for h in self.hierarchies if h.id == hierarchy_id), None)
+
+    def pool(self, pool_id: str) -> Pool | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+    def template(self, section: str, template_id: str) -> Any:
+        return self.templates.get(section, {}).get(template_id)
+
+
+# --- what plugins declare ------------------------------------------------------
+
+
+@attrs.frozen
+class ActionType:
+    """An action type a step may name, declared through ``register_action_types``.
+
+    :param name: the name steps use in ``action = "…"``.
+    :param template_section: the setup section (an array of tables with ``id``)
+        whose ids the step's ``document`` must name, or None if steps name none.
+    :param template_class: the attrs class each entry of that section is
+        structured into (its fields are the keys the section accepts).
+    :param step_options: extra step keys this action type accepts, beyond the
+        ones every step has.
+    :param check_step: ``(step, setup) -> problems`` for rules of its own.
+    :param check_template: ``(template, setup) -> problems`` for each template.
+    :param check_setup: ``(setup) -> problems`` for rules across the setup
+        (a parameter naming one of its templates, say).
+    """
+
+    name: str
+    template_section: str | None = None
+    template_class: type | None = None
+    step_options: tuple[str, ...] = ()
+    check_step: Callable[[Step, Setup], Iterable[str]] | None = None
+    check_template: Callable[[Any, Setup], Iterable[str]] | None = None
+    check_setup: Callable[[Setup], Iterable[str]] | None = None
+
+
+@attrs.frozen
+class SetupOption:
+    """A pool criterion or exclusion rule, declared by a plugin.
+
+    :param name: the key in ``[[pool]]`` or in a hierarchy's ``exclude``.
+    :param parse: turns the TOML value into the stored value; raises
+        ValueError with a message naming what was expected.
+    :param unparse: turns the stored value back into its TOML form (for
+        ``setup show``); by default the stored value itself.
+    :param description: one line for documentation.
+    """
+
+    name: str
+    parse: Callable[[Any], Any]
+    unparse: Callable[[Any], Any] = attrs.field(default=lambda value: value)
+    description: str = ""
+
+
+# --- data ----------------------------------------------------------------------
+
+COLLECTIONS_STATUSES = ("none", "disputed", "promised", "resolved", "broken")
+
+
+@attrs.frozen
+class Customer:
+    account: str
+    name: str
+    currency: str
+    customer_group: str | None = None
+    country: str | None = None
+    language: str | None = None
+    sales_group: str | None = None
+    collections_agent: str | None = None
+    letter_sequence: str | None = None
+    credit_limit: Decimal | None = None
+    id: int | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Contact:
+    customer: str
+    email: str
+    purpose: str
+    name: str | None = None
+    phone: str | None = None
+
+
+@attrs.frozen
+class Invoice:
+    number: str
+    customer: str
+    invoice_date: date
+    due_date: date
+    amount: Decimal
+    open_amount: Decimal
+    currency: str
+    status: str = "none"
+    promised_date: date | None = None
+    id: int | None = attrs.field(default=None, eq=False, repr=False)
+
+
+# --- answers -------------------------------------------------------------------
+
+
+@attrs.frozen
+class Assignment:
+    """Which hierarchy a customer follows and why (``manual``, ``pool:<ID>``, ``none``)."""
+
+    customer: str
+    hierarchy: str | None
+    reason: str
+
+
+# --- the run (SEMANTICS.md §3–§6) ------------------------------------------------
+
+
+@attrs.frozen
+class StepRun:
+    """A step already done for an invoice under a hierarchy, and when."""
+
+    hierarchy: str
+    step: str
+    invoice: str
+    date: date
+
+
+@attrs.frozen
+class Action:
+    """An action a run decides on: the JSON ``actions`` entry of CLI.md."""
+
+    customer: str
+    hierarchy: str
+    step: str
+    action: str
+    invoice: str | None
+    date: date
+    document: str | None = None
+    recipient: str | None = None
+
+
+@attrs.frozen
+class Outcome:
+    """What ``execute_action`` did: done, or not possible and why (retried next run)."""
+
+    done: bool
+    reason: str = ""
+    recipient: str | None = None
+    document: str | None = None
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One decision, as ``arrears history`` lists it."""
+
+    date: date
+    kind: Literal["action", "skipped", "excluded", "failed", "status"]
+    reason: str
+    customer: str | None = None
+    hierarchy: str | None = None
+    invoice: str | None = None
+    step: str | None = None
+    run: int | None = None

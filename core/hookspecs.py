@@ -1,0 +1,203 @@
+"""Every hook of arrears, and nothing else.
+
+Hooks are called with keyword arguments. Implementations may accept fewer
+arguments than the spec. The built-in implementations live in
+``arrears.plugins`` and are registered through the ``arrears`` entry-point
+group, like a third party's; built-ins of firstresult hooks are ``trylast``,
+so an installed plugin answers first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    import click
+
+    from arrears.core.context import Context
+    from arrears.core.domain import (
+        Action,
+        ActionType,
+        Customer,
+        Hierarchy,
+        HistoryEntry,
+        Invoice,
+        Outcome,
+        Pool,
+        SetupOption,
+        Step,
+        StepRun,
+    )
+
+hookspec = HookspecMarker("arrears")
+hookimpl = HookimplMarker("arrears")
+
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_action_types",
+    "register_pool_criteria",
+    "register_exclusion_rules",
+    "register_commands",
+    "select_customers",
+    "exclude_customer",
+    "choose_step",
+    "execute_action",
+    "render_document",
+    "record_history",
+]
+
+# --- declaring what a plugin adds (called once per command, before the setup is read)
+
+
+@hookspec
+def register_action_types(register: Callable[[ActionType], None]) -> None:
+    """Declare the action types steps may name (``action = "…"``).
+
+    Called for every plugin when the setup is checked or loaded. ``arrears.plugins``
+    declares ``activity``, ``email`` and ``letter``; a setup naming an action
+    type no plugin declares is refused.
+
+    :param register: call it with one :class:`~arrears.core.domain.ActionType`
+        per action type: its name, the setup section of its templates and
+        the class they are structured into, extra step keys, and checks.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def register_pool_criteria(register: Callable[[SetupOption], None]) -> None:
+    """Declare the criteria ``[[pool]]`` tables may use.
+
+    Called for every plugin when the setup is checked or loaded; a pool using a
+    criterion nobody declared is refused. ``arrears.plugins.pools`` declares
+    the standard ones (customer_group, currency, …, balance_min, balance_max).
+
+    :param register: call it with one :class:`~arrears.core.domain.SetupOption`
+        per criterion; its ``parse`` turns the TOML value into the stored one.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def register_exclusion_rules(register: Callable[[SetupOption], None]) -> None:
+    """Declare the rules a hierarchy's ``exclude = { … }`` may use.
+
+    Called for every plugin when the setup is checked or loaded; an unknown
+    rule is refused. ``arrears.plugins.exclusions`` declares
+    ``customer_balance_below`` and ``invoice_amount_below``.
+
+    :param register: call it with one :class:`~arrears.core.domain.SetupOption`
+        per rule.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``arrears`` command line.
+
+    Called for every plugin once, when ``arrears`` starts.
+
+    :param cli: the top-level click group; add commands or groups to it.
+    :returns: nothing.
+    """
+
+
+# --- assignment: which hierarchy a customer follows ---------------------------
+
+
+@hookspec
+def select_customers(
+    pool: Pool, customers: Sequence[Customer], context: Context
+) -> Iterable[Customer] | None:
+    """Filter a batch of customers by the criteria of *pool* this plugin owns.
+
+    Called for every plugin with each batch of customers, for each pool;
+    the results of all plugins are ANDed: a customer is in the pool when every
+    plugin that answered kept it. ``arrears.plugins.pools`` owns the standard
+    criteria. A customer that cannot be judged (a missing exchange rate) is
+    reported with ``context.fail(customer, reason)`` and left out.
+
+    :param pool: the pool; ``pool.criteria`` maps criterion names to parsed values.
+    :param customers: the batch, with ``context.balance(customer)`` available.
+    :param context: the date, setup and rates.
+    :returns: the customers of *customers* that meet this plugin's criteria,
+        or None when the pool uses none of them.
+    """
+
+
+# --- the daily run -------------------------------------------------------------
+
+
+@hookspec
+def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context) -> str | None:
+    """Say whether *customer* is left out of *hierarchy*'s run today, and why.
+
+    Called for every plugin, for each customer the run decides about, before a
+    step is chosen. ``arrears.plugins.exclusions`` implements the hierarchy's
+    ``exclude`` rules. Every reason is written to the history.
+
+    :returns: a reason, or None to let the customer through.
+    """
+
+
+@hookspec(firstresult=True)
+def choose_step(
+    customer: Customer,
+    hierarchy: Hierarchy,
+    leading: Invoice,
+    done: Sequence[StepRun],
+    context: Context,
+) -> Step | None:
+    """Decide which regular step of *hierarchy* is due for *customer*.
+
+    Stops at first non-None result. ``arrears.plugins.steps`` implements the
+    standard and track-step rules of SEMANTICS.md §3 with ``trylast=True``.
+
+    :param leading: the customer's leading invoice.
+    :param done: the steps already done for *leading*, oldest first.
+    :returns: the step to run, or None to let the next implementation decide.
+    """
+
+
+@hookspec(firstresult=True)
+def execute_action(action: Action, step: Step, context: Context) -> Outcome | None:
+    """Carry out one action of a type this plugin declared.
+
+    Stops at first non-None result: answer only for your own action types.
+    Called inside the customer's transaction; write through ``context`` so the
+    action and its history commit together.
+
+    :returns: an :class:`~arrears.core.domain.Outcome`: done, or not possible
+        with a reason (the step is tried again on the next run); None when
+        ``action.action`` is not yours.
+    """
+
+
+@hookspec(firstresult=True)
+def render_document(document: Any, fmt: str, context: Context) -> bytes | str | None:
+    """Render a document (an email body, a collection letter) to *fmt*.
+
+    Stops at first non-None result. ``arrears.plugins`` renders HTML with
+    Jinja2's sandbox with ``trylast=True``.
+
+    :param document: what to render (a letter, a message).
+    :param fmt: ``"html"``, ``"text"``, ``"pdf"`` or a plugin's format.
+    :returns: the rendered text or bytes, or None if this plugin cannot.
+    """
+
+
+@hookspec
+def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
+    """Persist or mirror a batch of history entries.
+
+    Called for every plugin inside the run's transaction, once per batch of
+    decisions. ``arrears.plugins.history`` writes them to the history table;
+    another plugin may mirror them elsewhere (a log, an audit system).
+
+    :returns: nothing.
+    """

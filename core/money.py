@@ -1,0 +1,67 @@
+"""Money: Decimal amounts in Python, integer minor units of their currency in the database.
+
+Storing minor units keeps amounts exact on every backend (SQLite's NUMERIC goes
+through float) and lets SQL add them up. Currency precision is ISO 4217's, as
+Babel's CLDR data gives it.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+
+@cache
+def decimals(currency: str) -> int:
+    """Number of minor-unit digits of *currency* (USD 2, JPY 0, BHD 3)."""
+    return get_currency_precision(currency.upper())
+
+
+def is_currency(code: str) -> bool:
+    """True for a three-letter ISO 4217 code Babel knows."""
+    return len(code) == 3 and code.upper() in _known_currencies()
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def parse_amount(text: str, currency: str | None = None) -> Decimal:
+    """Parse a decimal amount written with a dot; reject anything else.
+
+    With *currency*, the amount may not have more decimals than the currency has.
+    Raises ValueError with a message fit for the user.
+    """
+    raw = text.strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(f'"{text}" is not an amount (write 1250.00)') from None
+    if not value.is_finite() or raw.lower().startswith(("+", "nan", "inf")) or "e" in raw.lower():
+        raise ValueError(f'"{text}" is not an amount (write 1250.00)')
+    if currency is not None:
+        places = decimals(currency)
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if -exponent > places and value != value.quantize(Decimal(1).scaleb(-places)):
+            raise ValueError(f'"{text}" has more decimals than {currency} allows ({places})')
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return value
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Exact integer minor units of *amount* in *currency*."""
+    return int(amount.scaleb(decimals(currency)).to_integral_exact())
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """The Decimal amount of *minor* units of *currency*, with the currency's decimals."""
+    return Decimal(minor).scaleb(-decimals(currency))
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """*amount* rounded half-up to the currency's decimals (for display and storage)."""
+    return amount.quantize(Decimal(1).scaleb(-decimals(currency)), rounding=ROUND_HALF_UP)

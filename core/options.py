@@ -1,0 +1,101 @@
+"""Parsers for setup values, shared by the setup file and plugins' declared options.
+
+Each takes the TOML value and returns the stored one, or raises ValueError
+with a message that says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+from arrears.core import money
+
+
+def decimal(value: Any) -> Decimal:
+    """Any decimal number, written as a string (``"10.00"``) or a TOML number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f'expected an amount such as "10.00", got {show(value)}')
+    return money.parse_amount(str(value))
+
+
+def strings(value: Any) -> tuple[str, ...]:
+    """A string or an array of strings, as a tuple."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"expected a string or an array of strings, got {show(value)}")
+    return tuple(items)
+
+
+def show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {show(value)}")
+    return value
+
+
+def identifier(value: Any) -> str:
+    stripped = text(value).strip()
+    if not stripped:
+        raise ValueError("may not be empty")
+    return stripped
+
+
+def count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {show(value)}")
+    if value < 0:
+        raise ValueError(f"expected 0 or more, got {value}")
+    return value
+
+
+def positive(value: Any) -> int:
+    number = count(value)
+    if number < 1:
+        raise ValueError(f"expected 1 or more, got {number}")
+    return number
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {show(value)}")
+    return value
+
+
+def amount(value: Any) -> Decimal:
+    amount = decimal(value)
+    if amount < 0:
+        raise ValueError(f"expected an amount of 0 or more, got \"{value}\"")
+    return amount
+
+
+def currency(value: Any) -> str:
+    code = text(value)
+    if not money.is_currency(code):
+        raise ValueError(f'"{code}" is not an ISO 4217 currency code')
+    return code.upper()
+
+
+def timezone(value: Any) -> str:
+    name = text(value)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'"{name}" is not a time zone (such as "Europe/Stockholm")') from None
+    return name
+
+
+def when(value: Any) -> str:
+    if value not in ("before", "after"):
+        raise ValueError(f'expected "before" or "after", got {show(value)}')
+    return str(value)
+
+

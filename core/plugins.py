@@ -1,0 +1,155 @@
+"""The plugin manager: made in one place, loading every plugin from entry points.
+
+The built-in plugins of ``arrears.plugins`` are entry points of the ``arrears``
+distribution, so they load exactly as a third party's do.
+
+Environment:
+- ``ARREARS_DISABLE_PLUGINS``: comma list of plugin names to block, built-ins
+  included (``arrears plugins`` shows the names).
+- ``ARREARS_LOAD_PLUGINS``: comma list of distributions whose plugins load,
+  besides arrears' own; empty means only the built-ins.
+- ``ARREARS_TRACE_PLUGINS=1``: print every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from importlib.metadata import Distribution, entry_points
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pluggy
+
+from arrears.core import hookspecs
+from arrears.core.domain import ActionType, SetupOption
+
+GROUP = "arrears"
+OWN_DISTRIBUTION = "arrears"
+
+
+def _names(variable: str) -> list[str] | None:
+    value = os.environ.get(variable)
+    if value is None:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering which distribution each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(GROUP)
+        self.distributions: dict[str, Distribution] = {}
+
+
+def get_plugin_manager(*, entrypoints: bool = True) -> PluginManager:
+    """A new manager with every hook spec and, with *entrypoints*, every plugin."""
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    for name in _names("ARREARS_DISABLE_PLUGINS") or []:
+        pm.set_blocked(name)
+    if entrypoints:
+        load_entrypoints(pm)
+    pm.check_pending()
+    if os.environ.get("ARREARS_TRACE_PLUGINS"):
+        _trace(pm)
+    return pm
+
+
+def load_entrypoints(pm: PluginManager) -> None:
+    """Register the ``arrears`` entry points: built-ins first, so theirs run last."""
+    allowed = _names("ARREARS_LOAD_PLUGINS")
+    found = sorted(
+        entry_points(group=GROUP),
+        key=lambda ep: (_distribution_name(ep.dist) != OWN_DISTRIBUTION, ep.name),
+    )
+    for ep in found:
+        dist = _distribution_name(ep.dist)
+        if allowed is not None and dist != OWN_DISTRIBUTION and dist not in allowed:
+            continue
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        pm.register(ep.load(), name=ep.name)
+        if ep.dist is not None:
+            pm.distributions[ep.name] = ep.dist
+
+
+def _distribution_name(dist: Distribution | None) -> str | None:
+    return dist.metadata["Name"] if dist is not None else None
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    def before(hook_name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        print(f"arrears: hook {hook_name}({', '.join(kwargs)})", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        print(f"arrears: hook {hook_name} -> {outcome.get_result()!r}"[:300], file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+@attrs.frozen
+class PluginInfo:
+    """One loaded plugin, as ``arrears plugins`` shows it."""
+
+    name: str
+    module: str
+    source: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+def list_plugins(pm: PluginManager) -> list[PluginInfo]:
+    """Every registered plugin: name, module, where it comes from, hooks it implements."""
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = pm.distributions.get(name)
+        dist_name = _distribution_name(dist)
+        source = "builtin" if dist_name == OWN_DISTRIBUTION else (
+            "entry point" if dist is not None else "registered")
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+        infos.append(PluginInfo(name, module, source, dist_name,
+                                dist.version if dist is not None else None, tuple(hooks)))
+    return sorted(infos, key=lambda i: (i.source != "builtin", i.name))
+
+
+@attrs.frozen
+class Registry:
+    """What the plugins declared: action types, pool criteria, exclusion rules."""
+
+    action_types: dict[str, ActionType]
+    pool_criteria: dict[str, SetupOption]
+    exclusion_rules: dict[str, SetupOption]
+
+    @classmethod
+    def collect(cls, pm: pluggy.PluginManager) -> Registry:
+        return cls(
+            _collect(pm.hook.register_action_types),
+            _collect(pm.hook.register_pool_criteria),
+            _collect(pm.hook.register_exclusion_rules),
+        )
+
+    def template_sections(self) -> dict[str, ActionType]:
+        """Setup sections holding templates, with the action type that owns each."""
+        return {t.template_section: t for t in self.action_types.values() if t.template_section}
+
+
+def _collect(hook: Any) -> dict[str, Any]:
+    declared: dict[str, Any] = {}
+
+    def register(item: ActionType | SetupOption) -> None:
+        declared.setdefault(item.name, item)
+
+    hook(register=register)
+    return declared
+
+
+def names(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items)) or "none"

@@ -1,0 +1,516 @@
+"""The setup file: TOML in, a validated :class:`~arrears.core.domain.Setup` out.
+
+Every problem is reported at once, each naming the file and its place in it
+(``setup.toml: hierarchy "STD", step 3 ("Second notice"): when: …``). The
+document form (:func:`to_document`) is what ``setup show`` prints and what the
+database stores; :func:`parse` accepts it back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError
+from sqlalchemy import Connection, select
+
+from arrears.core import options, schema
+from arrears.core.domain import (
+    Company,
+    Hierarchy,
+    LetterCode,
+    LetterSequence,
+    Parameters,
+    Party,
+    Pool,
+    Setup,
+    Step,
+)
+from arrears.core.errors import BadInput
+from arrears.core.plugins import Registry, names
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_structure_hook(Decimal, lambda value, _: options.decimal(value))
+converter.register_unstructure_hook(Decimal, str)
+
+INCLUDE_SUFFIXES = (".html", ".htm", ".txt")
+STEP_KEYS = {"description", "action", "document", "when", "days", "pre_dunning",
+             "recipient", "contact_purpose"}
+TOP_LEVEL = {"parameters", "company", "pool", "hierarchy", "letter_sequence",
+             "sales_group", "collections_agent"}
+
+
+class Problems:
+    """Collects problems, each prefixed with the file and a place."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, place: str, message: str) -> None:
+        self.items.append(f"{self.source}: {place}: {message}" if place else
+                          f"{self.source}: {message}")
+
+
+class _Table:
+    """Reads typed fields from one TOML table, reporting problems at its place."""
+
+    def __init__(self, data: Any, place: str, problems: Problems):
+        self.place = place
+        self.problems = problems
+        self.ok = isinstance(data, dict)
+        if not self.ok:
+            problems.add(place, f"expected a table, got {options.show(data)}")
+        self.data: dict[str, Any] = data if self.ok else {}
+
+    def error(self, key: str | None, message: str) -> None:
+        self.problems.add(f"{self.place}: {key}" if key else self.place, message)
+
+    def only(self, allowed: set[str] | Mapping[str, Any]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.error(None, f'unknown key "{key}" (expected one of {names(allowed)})')
+
+    def get(self, key: str, kind: str, default: Any = None, *, required: bool = False) -> Any:
+        if key not in self.data:
+            if required:
+                self.error(key, "is required")
+            return default
+        value = self.data[key]
+        check = _KINDS[kind]
+        try:
+            return check(value)
+        except ValueError as problem:
+            self.error(key, str(problem))
+            return default
+
+
+_KINDS: dict[str, Callable[[Any], Any]] = {
+    "text": options.text, "id": options.identifier, "count": options.count,
+    "positive": options.positive, "flag": options.flag, "amount": options.amount,
+    "currency": options.currency, "timezone": options.timezone, "when": options.when,
+}
+
+
+def _array(data: dict[str, Any], key: str, problems: Problems) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        problems.add(key, f"expected an array of tables ([[{key}]]), got {options.show(value)}")
+        return []
+    return value
+
+
+def _label(kind: str, entry: Any, index: int) -> str:
+    ident = entry.get("id") if isinstance(entry, dict) else None
+    return f'{kind} "{ident}"' if isinstance(ident, str) else f"{kind} {index}"
+
+
+# --- sections ----------------------------------------------------------------------
+
+
+def _parameters(data: Any, problems: Problems) -> Parameters:
+    table = _Table(data if data is not None else {}, "parameters", problems)
+    fields = {f.name for f in attrs.fields(Parameters)}
+    table.only(fields)
+    default = Parameters()
+    return Parameters(
+        accounting_currency=table.get("accounting_currency", "currency",
+                                      default.accounting_currency),
+        timezone=table.get("timezone", "timezone", default.timezone),
+        track_step=table.get("track_step", "flag", default.track_step),
+        history_days=table.get("history_days", "positive", default.history_days),
+        default_letter_sequence=table.get("default_letter_sequence", "id"),
+        prediction_activity=table.get("prediction_activity", "id"),
+        exclude_after_last_step=table.get("exclude_after_last_step", "flag", False),
+        activities_for_automations=table.get("activities_for_automations", "flag", False),
+    )
+
+
+def _options(table: _Table, key: str, declared: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Parse a map of plugin-declared options (pool criteria, exclusion rules)."""
+    parsed: dict[str, Any] = {}
+    for name, value in table.data.items():
+        if name not in declared:
+            table.error(key or name, f'unknown {what} "{name}" (installed plugins '
+                        f"declare: {names(declared)})")
+            continue
+        try:
+            parsed[name] = declared[name].parse(value)
+        except ValueError as problem:
+            table.error(name, str(problem))
+    return parsed
+
+
+def _pool(entry: Any, place: str, registry: Registry, problems: Problems) -> Pool:
+    table = _Table(entry, place, problems)
+    pool_id = table.get("id", "id", "", required=True)
+    description = table.get("description", "text", "")
+    criteria = _Table({k: v for k, v in table.data.items() if k not in ("id", "description")},
+                      place, problems)
+    return Pool(pool_id, description, _options(criteria, "", registry.pool_criteria,
+                                               "pool criterion"))
+
+
+def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Step | None:
+    table = _Table(entry, place, problems)
+    action = table.get("action", "id", required=True)
+    action_type = registry.action_types.get(action) if action else None
+    if action and action_type is None:
+        table.error("action", f'unknown action type "{action}" (installed plugins declare: '
+                    f"{names(registry.action_types)})")
+    extra = set(action_type.step_options) if action_type else set()
+    for key in table.data:
+        if key not in STEP_KEYS | extra:
+            if key in ("recipient", "contact_purpose"):
+                table.error(key, f'is not used by action type "{action}"')
+            elif action_type is not None:
+                table.error(None, f'unknown key "{key}" (expected one of '
+                            f"{names(STEP_KEYS | extra)})")
+    step = Step(
+        description=table.get("description", "id", "", required=True),
+        action=action or "",
+        when=table.get("when", "when", "after", required=True),
+        days=table.get("days", "count", 0, required=True),
+        document=table.get("document", "id"),
+        pre_dunning=table.get("pre_dunning", "flag", False),
+        recipient=table.get("recipient", "id"),
+        contact_purpose=table.get("contact_purpose", "id"),
+        options={k: v for k, v in table.data.items() if k in extra - STEP_KEYS},
+    )
+    return step if table.ok else None
+
+
+def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems) -> Hierarchy:
+    table = _Table(entry, place, problems)
+    table.only({"id", "description", "pool", "rank", "quiet_days", "exclude",
+                "use_prediction", "step"})
+    exclude = _Table(table.data.get("exclude", {}), f"{place}: exclude", problems)
+    steps = []
+    raw_steps = table.data.get("step", [])
+    if not isinstance(raw_steps, list):
+        table.error("step", f"expected an array of tables ([[hierarchy.step]]), "
+                    f"got {options.show(raw_steps)}")
+        raw_steps = []
+    for index, raw in enumerate(raw_steps, 1):
+        described = raw.get("description") if isinstance(raw, dict) else None
+        label = f'{place}, step {index}' + (f' ("{described}")' if described else "")
+        step = _step(raw, label, registry, problems)
+        if step is not None:
+            steps.append((label, step))
+    hierarchy = Hierarchy(
+        id=table.get("id", "id", "", required=True),
+        pool=table.get("pool", "id", "", required=True),
+        rank=table.get("rank", "positive", 0, required=True),
+        description=table.get("description", "text", ""),
+        quiet_days=table.get("quiet_days", "count", 0),
+        exclude=_options(exclude, "", registry.exclusion_rules, "exclusion rule"),
+        use_prediction=table.get("use_prediction", "flag", False),
+        steps=tuple(step for _, step in steps),
+    )
+    _check_steps(hierarchy, place, steps, problems)
+    return hierarchy
+
+
+def _check_steps(hierarchy: Hierarchy, place: str, steps: list[tuple[str, Step]],
+                 problems: Problems) -> None:
+    seen: dict[str, str] = {}
+    offsets: dict[int, str] = {}
+    pre_dunning = []
+    for label, step in steps:
+        if step.description in seen:
+            problems.add(label, f'description: "{step.description}" is already the '
+                         f"description of {seen[step.description]}")
+        seen.setdefault(step.description, label.split(", ", 1)[-1])
+        if step.pre_dunning:
+            pre_dunning.append(label)
+            if step.when != "before":
+                problems.add(label, 'when: a pre-dunning step acts before the due date; '
+                             'expected "before"')
+        elif step.offset in offsets:
+            problems.add(label, f"days: {step.when} {step.days} days is the same offset as "
+                         f"{offsets[step.offset]}; regular steps need distinct offsets")
+        else:
+            offsets[step.offset] = label.split(", ", 1)[-1]
+    if len(pre_dunning) > 1:
+        marked = ", ".join(label.split(", ", 1)[-1] for label in pre_dunning)
+        problems.add(place, f"{len(pre_dunning)} steps are marked pre_dunning ({marked}); "
+                     "at most one may be")
+
+
+def _letter_sequence(entry: Any, place: str, problems: Problems) -> LetterSequence:
+    table = _Table(entry, place, problems)
+    table.only({"id", "description", "letter"})
+    letters = []
+    raw_letters = table.data.get("letter", [])
+    if not isinstance(raw_letters, list) or not raw_letters:
+        table.error("letter", "expected at least one [[letter_sequence.letter]]")
+        raw_letters = []
+    codes: set[str] = set()
+    for index, raw in enumerate(raw_letters, 1):
+        code = raw.get("code") if isinstance(raw, dict) else None
+        letter = _Table(raw, f"{place}, letter {index}" + (f' ("{code}")' if code else ""),
+                        problems)
+        letter.only({"code", "description", "days", "fee"})
+        parsed = LetterCode(
+            code=letter.get("code", "id", "", required=True),
+            days=letter.get("days", "count", 0, required=True),
+            description=letter.get("description", "text", ""),
+            fee=letter.get("fee", "amount", Decimal("0")),
+        )
+        if parsed.code in codes:
+            letter.error("code", f'"{parsed.code}" appears twice in this sequence')
+        codes.add(parsed.code)
+        letters.append(parsed)
+    return LetterSequence(table.get("id", "id", "", required=True), tuple(letters),
+                          table.get("description", "text", ""))
+
+
+def _party(entry: Any, place: str, problems: Problems) -> Party:
+    table = _Table(entry, place, problems)
+    table.only({"id", "name", "email"})
+    return Party(table.get("id", "id", "", required=True), table.get("name", "text", ""),
+                 table.get("email", "id"))
+
+
+def _include(value: Any, place: str, base: Path | None, problems: Problems) -> Any:
+    """Replace a string naming a file next to the setup file by the file's text."""
+    if isinstance(value, dict):
+        return {k: _include(v, f"{place}: {k}", base, problems) for k, v in value.items()}
+    if (base is None or not isinstance(value, str) or "\n" in value or "<" in value
+            or not value.lower().endswith(INCLUDE_SUFFIXES)):
+        return value
+    path = base / value
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        problems.add(place, f'cannot read "{path}": {error.strerror or error}')
+    except UnicodeDecodeError:
+        problems.add(place, f'"{path}" is not UTF-8 text')
+    return value
+
+
+def _template(entry: Any, place: str, cls: type, base: Path | None,
+              problems: Problems) -> Any:
+    table = _Table(entry, place, problems)
+    if not table.ok:
+        return None
+    table.only({f.name: f for f in attrs.fields(cls)})
+    data = _include(table.data, place, base, problems)
+    try:
+        return converter.structure(data, cls)
+    except ClassValidationError as error:
+        for message in cattrs.transform_error(error, path=""):
+            text, _, where = message.rpartition(" @ ")
+            if "extra fields" not in text:
+                problems.add(f"{place}: {where.lstrip('.')}" if where else place, text)
+    return None
+
+
+# --- the whole file ----------------------------------------------------------------
+
+
+def parse(data: dict[str, Any], registry: Registry, source: str,
+          base: Path | None = None) -> Setup:
+    """Validate a setup document (parsed TOML or stored JSON) into a Setup.
+
+    Raises BadInput with every problem found, each naming *source* and its place.
+    """
+    problems = Problems(source)
+    sections = registry.template_sections()
+    for key in data:
+        if key not in TOP_LEVEL and key not in sections:
+            problems.add("", f'unknown section "{key}" (expected one of '
+                         f"{names(TOP_LEVEL | set(sections))})")
+
+    def entries(kind: str) -> list[tuple[str, Any]]:
+        return [(_label(kind, e, i), e) for i, e in enumerate(_array(data, kind, problems), 1)]
+
+    parameters = _parameters(data.get("parameters"), problems)
+    company = _Table(data.get("company", {}), "company", problems)
+    company.only({"name", "address"})
+    templates = {
+        section: {t.id: t for place, entry in entries(section)
+                  if (t := _template(entry, place, action.template_class, base, problems))}
+        for section, action in sections.items() if action.template_class is not None
+    }
+    setup = Setup(
+        parameters=parameters,
+        pools=tuple(_pool(e, p, registry, problems) for p, e in entries("pool")),
+        hierarchies=tuple(_hierarchy(e, p, registry, problems) for p, e in entries("hierarchy")),
+        letter_sequences=tuple(_letter_sequence(e, p, problems)
+                               for p, e in entries("letter_sequence")),
+        sales_groups=tuple(_party(e, p, problems) for p, e in entries("sales_group")),
+        collections_agents=tuple(_party(e, p, problems) for p, e in entries("collections_agent")),
+        company=Company(company.get("name", "text", ""), company.get("address", "text", "")),
+        templates=templates,
+    )
+    if not problems.items:
+        _check_references(setup, data, registry, problems)
+    if problems.items:
+        raise BadInput(problems.items)
+    return setup
+
+
+def _duplicates(kind: str, ids: list[str], problems: Problems) -> None:
+    seen: set[str] = set()
+    for ident in ids:
+        if ident in seen:
+            problems.add(f'{kind} "{ident}"', "id: appears twice")
+        seen.add(ident)
+
+
+def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
+                      problems: Problems) -> None:
+    """The rules across sections: ids, bindings, ranks, references (SEMANTICS.md §1)."""
+    _duplicates("pool", [p.id for p in setup.pools], problems)
+    _duplicates("hierarchy", [h.id for h in setup.hierarchies], problems)
+    _duplicates("letter_sequence", [s.id for s in setup.letter_sequences], problems)
+    _duplicates("sales_group", [g.id for g in setup.sales_groups], problems)
+    _duplicates("collections_agent", [a.id for a in setup.collections_agents], problems)
+    for section in registry.template_sections():
+        raw = [e.get("id") for e in _array(data, section, problems) if isinstance(e, dict)]
+        _duplicates(section, [i for i in raw if isinstance(i, str)], problems)
+
+    pools = {p.id for p in setup.pools}
+    bound: dict[str, str] = {}
+    ranks: dict[int, str] = {}
+    for hierarchy in setup.hierarchies:
+        place = f'hierarchy "{hierarchy.id}"'
+        if hierarchy.pool not in pools:
+            problems.add(place, f'pool: no pool "{hierarchy.pool}" (defined: {names(pools)})')
+        elif hierarchy.pool in bound:
+            problems.add(place, f'pool: pool "{hierarchy.pool}" is already bound to hierarchy '
+                         f'"{bound[hierarchy.pool]}"; a pool is bound to at most one hierarchy')
+        bound.setdefault(hierarchy.pool, hierarchy.id)
+        if hierarchy.rank in ranks:
+            problems.add(place, f'rank: {hierarchy.rank} is also the rank of hierarchy '
+                         f'"{ranks[hierarchy.rank]}"; ranks must differ')
+        ranks.setdefault(hierarchy.rank, hierarchy.id)
+        for index, step in enumerate(hierarchy.steps, 1):
+            _check_step(setup, registry, f'{place}, step {index} ("{step.description}")',
+                        step, problems)
+
+    sequences = {s.id for s in setup.letter_sequences}
+    default = setup.parameters.default_letter_sequence
+    if default is not None and default not in sequences:
+        problems.add("parameters", f'default_letter_sequence: no letter_sequence "{default}" '
+                     f"(defined: {names(sequences)})")
+    for action in registry.action_types.values():
+        section = action.template_section
+        if section is not None and action.check_template is not None:
+            for template in setup.templates.get(section, {}).values():
+                for problem in action.check_template(template, setup):
+                    problems.add(f'{section} "{template.id}"', problem)
+        if action.check_setup is not None:
+            for problem in action.check_setup(setup):
+                problems.add("", problem)
+
+
+def _check_step(setup: Setup, registry: Registry, place: str, step: Step,
+                problems: Problems) -> None:
+    action = registry.action_types[step.action]
+    if action.template_section is not None:
+        available = setup.templates.get(action.template_section, {})
+        if step.document is None:
+            problems.add(place, f"document: is required: the id of a [[{action.template_section}]]")
+        elif step.document not in available:
+            problems.add(place, f'document: no {action.template_section} "{step.document}" '
+                         f"(defined: {names(available)})")
+    if action.check_step is not None:
+        for problem in action.check_step(step, setup):
+            problems.add(place, problem)
+
+
+def read(path: Path, registry: Registry) -> Setup:
+    """Read and validate a setup file; BadInput names *path* in every problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{path}: not valid TOML: {error}") from None
+    return parse(data, registry, str(path), path.parent)
+
+
+# --- back to a document ------------------------------------------------------------
+
+
+def to_document(setup: Setup, registry: Registry) -> dict[str, Any]:
+    """The setup in the setup file's own shape: what ``show`` prints and the database keeps.
+
+    Pool criteria and exclusion rules are written back with the plugins'
+    ``unparse`` (by default the parsed value as is); amounts become strings.
+    """
+    def clean(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    document: dict[str, Any] = {"parameters": converter.unstructure(setup.parameters)}
+    if setup.company != Company():
+        document["company"] = converter.unstructure(setup.company)
+    document["pool"] = [
+        {"id": p.id, "description": p.description,
+         **{k: registry.pool_criteria[k].unparse(v) for k, v in p.criteria.items()}}
+        for p in setup.pools
+    ]
+    hierarchies = []
+    for h in setup.hierarchies:
+        entry = converter.unstructure(h)
+        entry["exclude"] = {k: registry.exclusion_rules[k].unparse(v)
+                            for k, v in h.exclude.items()}
+        steps = []
+        for step in entry.pop("steps"):
+            step.update(step.pop("options"))
+            steps.append(step)
+        entry["step"] = steps
+        hierarchies.append(entry)
+    document["hierarchy"] = hierarchies
+    document["letter_sequence"] = [
+        {"id": s.id, "description": s.description,
+         "letter": [converter.unstructure(letter) for letter in s.letters]}
+        for s in setup.letter_sequences
+    ]
+    document["sales_group"] = [converter.unstructure(g) for g in setup.sales_groups]
+    document["collections_agent"] = [converter.unstructure(a) for a in setup.collections_agents]
+    for section, templates in setup.templates.items():
+        document[section] = [converter.unstructure(t) for t in templates.values()]
+    return clean({k: v for k, v in document.items() if v != []})
+
+
+# --- in the database ---------------------------------------------------------------
+
+
+def save(connection: Connection, setup: Setup, registry: Registry, source: str) -> None:
+    """Store *setup* as the one in force (inside the caller's transaction)."""
+    table = schema.SetupDocument.__table__
+    connection.execute(table.insert().values(
+        loaded_at=datetime.now(UTC).replace(tzinfo=None), source=source,
+        document=json.dumps(to_document(setup, registry), ensure_ascii=False),
+    ))
+
+
+def stored(connection: Connection, registry: Registry) -> Setup | None:
+    """The setup in force, or None if none was ever loaded."""
+    table = schema.SetupDocument.__table__
+    document = connection.execute(
+        select(table.c.document).order_by(table.c.id.desc()).limit(1)
+    ).scalar()
+    if document is None:
+        return None
+    return parse(json.loads(document), registry, "the stored setup")

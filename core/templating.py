@@ -1,0 +1,30 @@
+"""Jinja2 in its sandbox: the only way templates are compiled and rendered."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+@cache
+def environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment; *html* turns autoescaping on."""
+    return ImmutableSandboxedEnvironment(autoescape=html, undefined=StrictUndefined)
+
+
+def check(source: str, *, html: bool = False) -> str | None:
+    """None if *source* compiles, else the template error's message."""
+    try:
+        environment(html=html).from_string(source)
+    except TemplateError as error:
+        line = getattr(error, "lineno", None)
+        return f"template error{f' on line {line}' if line else ''}: {error.message}"
+    return None
+
+
+def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
+    """Render *source* with *values*; raises jinja2.TemplateError."""
+    return environment(html=html).from_string(source).render(values)
