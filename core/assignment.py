@@ -87,7 +87,7 @@ def assign_batch(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
                      if c.account not in result and c.account not in context.failures]
     for customer in remaining:
         result[customer.account] = Assignment(customer.account, None, "none")
-    return result
+    return {c.account: result[c.account] for c in customers if c.account in result}
 
 
 def _context(connection: Connection, setup: Setup, as_of: date,

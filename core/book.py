@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+import attrs
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from arrears.core import money, schema
-from arrears.core.domain import Customer
+from arrears.core.domain import Contact, Customer, Invoice, PostedLetter, StepRun
 from arrears.core.errors import BadInput
 
 customers = schema.Customer.__table__
@@ -44,6 +46,27 @@ def iter_customers(connection: Connection, batch: int = BATCH) -> Iterator[list[
         last = rows[-1].id
 
 
+def with_open_invoices() -> ColumnElement[bool]:
+    """SQL condition: the customer has an open invoice."""
+    return exists().where(invoices.c.customer_id == customers.c.id, invoices.c.open_minor > 0)
+
+
+def batch_bounds(connection: Connection, where: ColumnElement[bool],
+                 batch: int = BATCH) -> list[tuple[int, int]]:
+    """(first id, last id) of successive batches of the customers matching *where*."""
+    ids = connection.execute(select(customers.c.id).where(where).order_by(customers.c.id)
+                             ).scalars().all()
+    return [(ids[i], ids[min(i + batch, len(ids)) - 1]) for i in range(0, len(ids), batch)]
+
+
+def customers_between(connection: Connection, first: int, last: int,
+                      where: ColumnElement[bool]) -> list[Customer]:
+    """The customers matching *where* with ids from *first* to *last*."""
+    rows = connection.execute(select(customers).where(
+        customers.c.id >= first, customers.c.id <= last, where).order_by(customers.c.id))
+    return [customer_from_row(row) for row in rows]
+
+
 def find_customer(connection: Connection, account: str) -> Customer:
     """The customer with *account*; BadInput naming it if there is none."""
     row = connection.execute(select(customers).where(customers.c.account == account)).first()
@@ -65,3 +88,97 @@ def open_amounts(connection: Connection,
     for customer_id, currency, total in connection.execute(query):
         amounts[by_id[customer_id]][currency] = money.from_minor(int(total), currency)
     return amounts
+
+
+# --- one batch of the daily run ------------------------------------------------------
+
+
+@attrs.frozen
+class Batch:
+    """Everything the run needs about a batch of customers, read set-wise.
+
+    Invoices are the open ones, with a promise whose date has passed already
+    seen as ``broken`` (SEMANTICS.md §7). Step runs and letters are those of
+    open invoices; *last_contact* is the latest contact before the run date.
+    """
+
+    customers: list[Customer]
+    invoices: dict[str, list[Invoice]]
+    contacts: dict[str, list[Contact]]
+    step_runs: dict[str, list[StepRun]]
+    last_contact: dict[str, date]
+    letters: dict[str, list[PostedLetter]]
+    invoice_ids: dict[str, int]
+
+    def open_amounts(self) -> dict[str, dict[str, Decimal]]:
+        amounts: dict[str, dict[str, Decimal]] = {}
+        for account, open_invoices in self.invoices.items():
+            by_currency = amounts.setdefault(account, {})
+            for invoice in open_invoices:
+                by_currency[invoice.currency] = (
+                    by_currency.get(invoice.currency, Decimal(0)) + invoice.open_amount)
+        return amounts
+
+
+def effective_status(status: str, promised: date | None, as_of: date) -> str:
+    """A promise whose date has passed is broken (SEMANTICS.md §7)."""
+    if status == "promised" and promised is not None and promised < as_of:
+        return "broken"
+    return status
+
+
+def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -> Batch:
+    ids = {c.id: c.account for c in batch}
+    open_invoices: dict[str, list[Invoice]] = {c.account: [] for c in batch}
+    numbers: dict[int, str] = {}
+    invoice_ids: dict[str, int] = {}
+    query = (select(invoices).where(invoices.c.customer_id.in_(ids), invoices.c.open_minor > 0)
+             .order_by(invoices.c.due_date, invoices.c.invoice_date, invoices.c.number))
+    for row in connection.execute(query):
+        account = ids[row.customer_id]
+        numbers[row.id] = row.number
+        invoice_ids[row.number] = row.id
+        open_invoices[account].append(Invoice(
+            number=row.number, customer=account, invoice_date=row.invoice_date,
+            due_date=row.due_date, amount=money.from_minor(row.amount_minor, row.currency),
+            open_amount=money.from_minor(row.open_minor, row.currency), currency=row.currency,
+            status=effective_status(row.status, row.promised_date, as_of),
+            promised_date=row.promised_date, id=row.id))
+
+    contacts: dict[str, list[Contact]] = {}
+    table = schema.Contact.__table__
+    for row in connection.execute(select(table).where(table.c.customer_id.in_(ids))
+                                  .order_by(table.c.position)):
+        contacts.setdefault(ids[row.customer_id], []).append(
+            Contact(ids[row.customer_id], row.email, row.purpose, row.name, row.phone))
+
+    step_runs: dict[str, list[StepRun]] = {}
+    last_contact: dict[str, date] = {}
+    table = schema.StepRun.__table__
+    for row in connection.execute(select(table).where(table.c.customer_id.in_(ids))
+                                  .order_by(table.c.date, table.c.id)):
+        account = ids[row.customer_id]
+        if row.date < as_of:
+            last_contact[account] = max(row.date, last_contact.get(account, row.date))
+        if row.invoice_id in numbers:
+            step_runs.setdefault(account, []).append(
+                StepRun(row.hierarchy, row.step, numbers[row.invoice_id], row.date))
+
+    letters: dict[int, tuple[str, PostedLetter]] = {}
+    listed: dict[int, set[str]] = {}
+    letter, line = schema.Letter.__table__, schema.LetterInvoice.__table__
+    query = (select(letter, line.c.invoice_id).join(line, line.c.letter_id == letter.c.id)
+             .where(letter.c.customer_id.in_(ids), line.c.invoice_id.in_(numbers)))
+    for row in connection.execute(query):
+        listed.setdefault(row.id, set()).add(numbers[row.invoice_id])
+        letters[row.id] = (ids[row.customer_id], PostedLetter(
+            row.sequence, row.code, row.position, row.date, frozenset()))
+    posted: dict[str, list[PostedLetter]] = {}
+    for letter_id, (account, found) in sorted(letters.items()):
+        posted.setdefault(account, []).append(
+            attrs.evolve(found, invoices=frozenset(listed[letter_id])))
+    for account_letters in posted.values():
+        account_letters.sort(key=lambda p: (p.date, p.position))
+
+    return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
+                 invoice_ids)

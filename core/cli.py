@@ -4,10 +4,11 @@ calls one kernel function, and prints the result; no decisions are made here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import attrs
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from arrears.core import assignment, imports, invoices, output, setupfile
+from arrears.core import assignment, imports, invoices, output, setupfile, trail
+from arrears.core import run as run_
 from arrears.core.db import DEFAULT_URL, Database
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
 from arrears.core.errors import ArrearsError, BadInput
@@ -187,7 +189,7 @@ def setup_show(runtime: Runtime, fmt: str) -> None:
 
 
 @cli.command("import")
-@click.argument("kind", type=click.Choice(imports.KINDS))
+@click.argument("kind", type=click.Choice(imports.KINDS), metavar="KIND")
 @click.argument("file", type=click.Path(path_type=Path))
 @format_option("text", "json")
 @pass_runtime
@@ -206,7 +208,7 @@ def invoice() -> None:
 
 @invoice.command("status")
 @click.argument("number")
-@click.argument("status", type=click.Choice(COLLECTIONS_STATUSES))
+@click.argument("status", type=click.Choice(COLLECTIONS_STATUSES), metavar="STATUS")
 @click.option("--date", "promised", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The promised payment date (with STATUS promised).")
 @format_option("text", "json")
@@ -287,6 +289,115 @@ def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
         [(a.customer, a.reason) for a in customers], ["customer", "reason"]))
 
 
+# --- the daily run -------------------------------------------------------------------------
+
+
+def _as_of(setup_: Setup, as_of: datetime | None) -> date:
+    return as_of.date() if as_of else today(setup_)
+
+
+def _actions_table(actions: list[Any]) -> str:
+    return output.table([(a.customer, a.hierarchy, a.step, a.action, a.invoice, a.document,
+                          a.recipient) for a in actions],
+                        ["customer", "hierarchy", "step", "action", "invoice", "document",
+                         "recipient"])
+
+
+def _run_text(result: run_.RunResult) -> str:
+    lines = [f"run {result.run}, {result.date}: {result.status}, {len(result.actions)} actions, "
+             f"{len(result.skipped)} not possible, {len(result.errors)} customers failed"]
+    if result.actions:
+        lines.append(_actions_table(result.actions))
+    for note in result.skipped:
+        lines.append(f"not possible: {note.customer} {note.step}: {note.reason}")
+    for note in result.errors:
+        lines.append(f"failed: {note.customer}: {note.reason}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@as_of_option
+@click.option("--no-wait", is_flag=True, help="Refuse at once if another run holds the lock.")
+@format_option("text", "json")
+@pass_runtime
+def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, fmt: str) -> None:
+    """The daily run: decide and act for every customer, once per day."""
+    db = runtime.database()
+    with db.read() as connection:
+        setup_ = runtime.setup(connection)
+        total = run_.count_customers(connection)
+    day = _as_of(setup_, as_of)
+    with _progress(total, "customers") as advance:
+        result = run_.daily_run(
+            db, runtime.pm, setup_, day, wait=not no_wait, progress=advance,
+            waiting=lambda: click.echo("waiting for another arrears run to finish…", err=True))
+    if result.status == "already-ran":
+        click.echo(f"the run for {day} already succeeded (run {result.run}): nothing to do",
+                   err=True)
+    emit(result, fmt, _run_text)
+    if result.status == "errors":
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty() or total == 0:
+        yield None
+        return
+    with click.progressbar(length=total, label=what, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@cli.command()
+@click.option("--hierarchy", default=None, help="Only this hierarchy's customers.")
+@as_of_option
+@format_option("text", "json")
+@pass_runtime
+def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, fmt: str) -> None:
+    """The actions a run would create; writes nothing."""
+    db = runtime.database()
+    with db.read() as connection:
+        setup_ = runtime.setup(connection)
+    result = run_.simulate(db, runtime.pm, setup_, _as_of(setup_, as_of), hierarchy=hierarchy)
+    for note in result.errors:
+        click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
+    emit({"date": result.date, "actions": result.actions, "skipped": result.skipped,
+          "errors": result.errors}, fmt, lambda _: _actions_table(result.actions))
+
+
+@cli.command()
+@click.argument("customer")
+@as_of_option
+@format_option("text", "json")
+@pass_runtime
+def explain(runtime: Runtime, customer: str, as_of: datetime | None, fmt: str) -> None:
+    """Why CUSTOMER gets what it gets today: the whole decision trail."""
+    db = runtime.database()
+    with db.read() as connection:
+        setup_ = runtime.setup(connection)
+    decision = run_.explain(db, runtime.pm, setup_, customer, _as_of(setup_, as_of))
+    emit(trail.trail(decision, setup_), fmt, trail.as_text)
+
+
+@cli.command()
+@click.option("--hierarchy", default=None, help="Only this hierarchy's entries.")
+@click.option("--customer", default=None, help="Only this customer's entries.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@format_option("text", "json")
+@pass_runtime
+def history(runtime: Runtime, hierarchy: str | None, customer: str | None, limit: int | None,
+            fmt: str) -> None:
+    """Every decision, newest first."""
+    with runtime.database().read() as connection:
+        entries = trail.history(connection, hierarchy=hierarchy, customer=customer,
+                                     limit=limit)
+    emit({"entries": entries}, fmt, lambda _: output.table(
+        [(e.run, e.date, e.hierarchy, e.customer, e.invoice, e.step, e.kind, e.reason)
+         for e in entries],
+        ["run", "date", "hierarchy", "customer", "invoice", "step", "kind", "reason"]))
+
+
 # --- plugins ---------------------------------------------------------------------------
 
 
@@ -304,7 +415,17 @@ def plugins(runtime: Runtime, fmt: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: build the plugin manager, let plugins add commands, run."""
-    runtime = Runtime(get_plugin_manager())
-    runtime.pm.hook.register_commands(cli=cli)
-    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
-             obj=runtime)
+    import os
+
+    try:
+        runtime = Runtime(get_plugin_manager())
+        runtime.pm.hook.register_commands(cli=cli)
+        cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
+                 obj=runtime)
+    except Exception as error:  # a bug, not bad input: say so without a traceback
+        if os.environ.get("ARREARS_DEBUG"):
+            raise
+        click.echo(f"arrears: internal error: {type(error).__name__}: {error}\n"
+                   "Run again with ARREARS_DEBUG=1 for the traceback, and please report it.",
+                   err=True)
+        sys.exit(1)

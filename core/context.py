@@ -1,17 +1,20 @@
-"""What hooks get besides their subject: the date, the setup, rates and balances."""
+"""What hooks get besides their subject: the date, the setup, rates, the batch's
+book, and the one way to store what an action makes.
+"""
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import attrs
 from sqlalchemy import Connection, select
 
-from arrears.core import schema
-from arrears.core.domain import Customer, Setup
+from arrears.core import money, schema
+from arrears.core.domain import Contact, Customer, Invoice, Party, PostedLetter, Setup
 from arrears.core.errors import MissingRate
 
 
@@ -52,6 +55,10 @@ class Rates:
         return amount * self.rate(currency, on)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 @attrs.define
 class Context:
     """Handed to hooks that decide about customers on one date.
@@ -59,6 +66,8 @@ class Context:
     :ivar as_of: the run date.
     :ivar setup: the setup in force.
     :ivar rates: exchange rates.
+    :ivar simulate: True when nothing may be written (``simulate``, ``explain``):
+        the ``create_…``/``post_…``/``queue_…`` methods then store nothing.
     :ivar failures: customers that could not be decided, with the reason; a
         plugin reports one with :meth:`fail` and the kernel records it.
     """
@@ -68,6 +77,12 @@ class Context:
     rates: Rates
     open_amounts: Mapping[str, Mapping[str, Decimal]] = attrs.field(factory=dict)
     failures: dict[str, str] = attrs.field(factory=dict)
+    connection: Connection | None = None
+    run_id: int | None = None
+    simulate: bool = True
+    batch: Any = None  # arrears.core.book.Batch during a run
+
+    # --- reading --------------------------------------------------------------
 
     def balance(self, customer: Customer) -> Decimal:
         """The customer's open balance in the accounting currency on :attr:`as_of`.
@@ -80,9 +95,93 @@ class Context:
                      for currency, amount in amounts.items())
         return sum(converted, Decimal(0))
 
+    def in_accounting_currency(self, amount: Decimal, currency: str) -> Decimal:
+        """*amount* converted at the rate valid on :attr:`as_of`, unrounded."""
+        return self.rates.convert(amount, currency, self.as_of)
+
+    def invoices(self, customer: Customer) -> Sequence[Invoice]:
+        """The customer's open invoices, whatever their status, oldest due first."""
+        return self.batch.invoices.get(customer.account, []) if self.batch else []
+
+    def contacts(self, customer: Customer, purpose: str | None = None) -> list[Contact]:
+        """The customer's contacts in import order, those with *purpose* if given."""
+        found = self.batch.contacts.get(customer.account, []) if self.batch else []
+        return [c for c in found if purpose is None or c.purpose == purpose]
+
+    def letters(self, customer: Customer) -> Sequence[PostedLetter]:
+        """Letters posted to the customer that list one of its open invoices, oldest first."""
+        return self.batch.letters.get(customer.account, []) if self.batch else []
+
+    def last_contact(self, customer: Customer) -> date | None:
+        """The latest automated contact with the customer before :attr:`as_of`."""
+        return self.batch.last_contact.get(customer.account) if self.batch else None
+
+    def party(self, kind: str, party_id: str | None) -> Party | None:
+        """The setup's ``sales_group`` or ``collections_agent`` with *party_id*."""
+        parties = self.setup.sales_groups if kind == "sales_group" else \
+            self.setup.collections_agents
+        return next((p for p in parties if p.id == party_id), None)
+
     def fail(self, customer: Customer, reason: str) -> None:
         """Give up on *customer* for this command, with *reason*."""
         self.failures.setdefault(customer.account, reason)
 
     def failed(self, customers: Iterable[Customer]) -> list[Customer]:
         return [c for c in customers if c.account in self.failures]
+
+    # --- storing what an action makes (nothing when simulating) ----------------
+
+    def _insert(self, table: Any, **values: Any) -> int | None:
+        if self.simulate or self.connection is None:
+            return None
+        result = self.connection.execute(table.insert().values(**values))
+        return result.inserted_primary_key[0] if result.inserted_primary_key else None
+
+    def _invoice_id(self, number: str | None) -> int | None:
+        return self.batch.invoice_ids.get(number) if self.batch and number else None
+
+    def create_activity(self, customer: Customer, *, invoice: str | None, hierarchy: str | None,
+                        step: str | None, template: str | None, type: str, purpose: str,
+                        details: str, agent: str | None, due_date: date,
+                        closed: bool = False) -> int | None:
+        """Store a collection activity; *closed* for a record of contact already made."""
+        return self._insert(
+            schema.Activity.__table__, customer_id=customer.id,
+            invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
+            step=step, template=template, type=type, purpose=purpose, details=details,
+            agent=agent, due_date=due_date, status="closed" if closed else "open",
+            created=self.as_of, closed=self.as_of if closed else None)
+
+    def post_letter(self, customer: Customer, *, sequence: str, code: str, position: int,
+                    currency: str, lines: Sequence[tuple[Invoice, Decimal]], total: Decimal,
+                    fee: Decimal, hierarchy: str | None, step: str | None) -> int | None:
+        """Store a posted letter listing *lines* (invoice, open amount on the letter)."""
+        letter_id = self._insert(
+            schema.Letter.__table__, customer_id=customer.id, run_id=self.run_id,
+            hierarchy=hierarchy, step=step, sequence=sequence, code=code, position=position,
+            date=self.as_of, currency=currency, total_minor=money.to_minor(total, currency),
+            fee_minor=money.to_minor(fee, currency))
+        if letter_id is not None and self.connection is not None and lines:
+            self.connection.execute(schema.LetterInvoice.__table__.insert(), [
+                {"letter_id": letter_id, "invoice_id": invoice.id,
+                 "open_minor": money.to_minor(amount, invoice.currency)}
+                for invoice, amount in lines])
+        return letter_id
+
+    def queue_message(self, customer: Customer, *, channel: str, dedupe_key: str,
+                      recipient: str, subject: str = "", body_html: str = "",
+                      body_text: str = "", sender: str | None = None,
+                      template: str | None = None, language: str | None = None,
+                      invoice: str | None = None, hierarchy: str | None = None,
+                      step: str | None = None) -> int | None:
+        """Put a message in the outbox, in the batch's transaction.
+
+        *dedupe_key* is unique across the outbox: the same message can never be
+        queued twice, whatever reruns happen.
+        """
+        return self._insert(
+            schema.OutboxMessage.__table__, dedupe_key=dedupe_key, customer_id=customer.id,
+            invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
+            step=step, channel=channel, template=template, language=language, sender=sender,
+            recipient=recipient, subject=subject, body_html=body_html, body_text=body_text,
+            status="queued", created=_now())

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import fcntl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
-from arrears.core.errors import BadInput, SchemaBehind
+from arrears.core.errors import ArrearsError, BadInput, SchemaBehind
 
 DEFAULT_URL = "sqlite:///arrears.db"
 MIGRATIONS = "arrears.core:migrations"
+RUN_LOCK_KEY = 0x61727265  # "arre": the advisory lock key of the daily run
 
 
 def parse_url(text: str) -> URL:
@@ -95,6 +97,52 @@ class Database:
 
     def session(self) -> Session:
         return Session(self.engine)
+
+    @contextlib.contextmanager
+    def run_lock(self, *, wait: bool = True,
+                 waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the database's run lock: two runs never interleave.
+
+        SQLite: an exclusive lock on ``FILE.run-lock`` beside the database;
+        PostgreSQL: a session advisory lock. Both vanish with the process that
+        held them, so a killed run leaves nothing to clean up. Without *wait*,
+        a lock held elsewhere raises ArrearsError at once; with it, *waiting*
+        is called once and the lock is awaited.
+        """
+        busy = ArrearsError(f"another arrears run is in progress on {self.display_url}")
+        if self.is_sqlite:
+            path = self.sqlite_path()
+            if path is None:
+                yield
+                return
+            with open(f"{path}.run-lock", "a+b") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if not wait:
+                        raise busy from None
+                    if waiting is not None:
+                        waiting()
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        with self.engine.connect() as connection:
+            key = text(f"SELECT pg_try_advisory_lock({RUN_LOCK_KEY})")
+            if not connection.execute(key).scalar():
+                if not wait:
+                    raise busy
+                if waiting is not None:
+                    waiting()
+                connection.execute(text(f"SELECT pg_advisory_lock({RUN_LOCK_KEY})"))
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text(f"SELECT pg_advisory_unlock({RUN_LOCK_KEY})"))
+                connection.commit()
 
     # --- schema -------------------------------------------------------------
 

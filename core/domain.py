@@ -184,12 +184,15 @@ class SetupOption:
         ValueError with a message naming what was expected.
     :param unparse: turns the stored value back into its TOML form (for
         ``setup show``); by default the stored value itself.
+    :param check: ``(value, setup) -> problems`` for references into the
+        rest of the setup (a sales group that must exist, say).
     :param description: one line for documentation.
     """
 
     name: str
     parse: Callable[[Any], Any]
     unparse: Callable[[Any], Any] = attrs.field(default=lambda value: value)
+    check: Callable[[Any, Setup], Iterable[str]] | None = None
     description: str = ""
 
 
@@ -277,12 +280,44 @@ class Action:
 
 @attrs.frozen
 class Outcome:
-    """What ``execute_action`` did: done, or not possible and why (retried next run)."""
+    """What ``execute_action`` did: done, or not possible and why (retried next run).
+
+    *document* and *recipient*, when given, replace the action's own (a letter
+    names the letter code it posted); *details* are shown by ``explain``.
+    """
 
     done: bool
     reason: str = ""
     recipient: str | None = None
     document: str | None = None
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class StepChoice:
+    """What ``choose_step`` decided: the step to run, or none and why.
+
+    With *hold*, *step* is due but may not run today (quiet days): the
+    history records it as ``skipped`` with *reason*. A None *step* means
+    nothing is due, which is not recorded (``explain`` shows *reason*).
+    *passed_over* names earlier steps skipped because a later one is due.
+    """
+
+    step: Step | None
+    reason: str = ""
+    hold: bool = False
+    passed_over: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class PostedLetter:
+    """A collection letter already posted, as the letter sequence sees it."""
+
+    sequence: str
+    code: str
+    position: int
+    date: date
+    invoices: frozenset[str]
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Pool,
         SetupOption,
         Step,
+        StepChoice,
         StepRun,
     )
 
@@ -44,6 +45,7 @@ __all__ = [
     "register_commands",
     "select_customers",
     "exclude_customer",
+    "exclude_invoice",
     "choose_step",
     "execute_action",
     "render_document",
@@ -145,6 +147,21 @@ def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context)
     """
 
 
+@hookspec
+def exclude_invoice(
+    invoice: Invoice, customer: Customer, hierarchy: Hierarchy, context: Context
+) -> str | None:
+    """Say whether *invoice* is left out of the customer's decision today, and why.
+
+    Called for every plugin, for each open invoice whose collections status
+    lets it count (not disputed, not promised). ``arrears.plugins.exclusions``
+    implements ``invoice_amount_below``. An excluded invoice is neither leading
+    nor pre-dunned nor listed on a letter; the reason goes to the history.
+
+    :returns: a reason, or None to keep the invoice.
+    """
+
+
 @hookspec(firstresult=True)
 def choose_step(
     customer: Customer,
@@ -152,26 +169,37 @@ def choose_step(
     leading: Invoice,
     done: Sequence[StepRun],
     context: Context,
-) -> Step | None:
-    """Decide which regular step of *hierarchy* is due for *customer*.
+) -> StepChoice | None:
+    """Decide which regular step of *hierarchy* is due for *customer* today.
 
     Stops at first non-None result. ``arrears.plugins.steps`` implements the
-    standard and track-step rules of SEMANTICS.md §3 with ``trylast=True``.
+    standard and track-step rules and quiet days of SEMANTICS.md §3 with
+    ``trylast=True``; ``context.last_contact(customer)`` gives the latest
+    contact before today.
 
     :param leading: the customer's leading invoice.
-    :param done: the steps already done for *leading*, oldest first.
-    :returns: the step to run, or None to let the next implementation decide.
+    :param done: the regular steps already done for *leading* under
+        *hierarchy*, oldest first.
+    :returns: a :class:`~arrears.core.domain.StepChoice` (a step, or none and
+        why), or None to let the next implementation decide.
     """
 
 
 @hookspec(firstresult=True)
-def execute_action(action: Action, step: Step, context: Context) -> Outcome | None:
+def execute_action(
+    action: Action, customer: Customer, invoice: Invoice, step: Step, hierarchy: Hierarchy,
+    context: Context,
+) -> Outcome | None:
     """Carry out one action of a type this plugin declared.
 
     Stops at first non-None result: answer only for your own action types.
-    Called inside the customer's transaction; write through ``context`` so the
-    action and its history commit together.
+    Called inside the batch's transaction; store what the action makes
+    through ``context`` (``create_activity``, ``post_letter``,
+    ``queue_message``), which writes nothing when the run is a simulation, so
+    the same code serves ``run``, ``simulate`` and ``explain``.
 
+    :param action: the action decided (``action.action`` is the type name).
+    :param invoice: the leading invoice, or for pre-dunning the invoice acted on.
     :returns: an :class:`~arrears.core.domain.Outcome`: done, or not possible
         with a reason (the step is tried again on the next run); None when
         ``action.action`` is not yours.

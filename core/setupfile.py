@@ -41,8 +41,8 @@ converter.register_structure_hook(Decimal, lambda value, _: options.decimal(valu
 converter.register_unstructure_hook(Decimal, str)
 
 INCLUDE_SUFFIXES = (".html", ".htm", ".txt")
-STEP_KEYS = {"description", "action", "document", "when", "days", "pre_dunning",
-             "recipient", "contact_purpose"}
+STEP_KEYS = {"description", "action", "document", "when", "days", "pre_dunning"}
+RECIPIENT_KEYS = {"recipient", "contact_purpose"}
 TOP_LEVEL = {"parameters", "company", "pool", "hierarchy", "letter_sequence",
              "sales_group", "collections_agent"}
 
@@ -168,7 +168,7 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
     extra = set(action_type.step_options) if action_type else set()
     for key in table.data:
         if key not in STEP_KEYS | extra:
-            if key in ("recipient", "contact_purpose"):
+            if key in RECIPIENT_KEYS and action_type is not None:
                 table.error(key, f'is not used by action type "{action}"')
             elif action_type is not None:
                 table.error(None, f'unknown key "{key}" (expected one of '
@@ -180,9 +180,9 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
         days=table.get("days", "count", 0, required=True),
         document=table.get("document", "id"),
         pre_dunning=table.get("pre_dunning", "flag", False),
-        recipient=table.get("recipient", "id"),
-        contact_purpose=table.get("contact_purpose", "id"),
-        options={k: v for k, v in table.data.items() if k in extra - STEP_KEYS},
+        recipient=table.get("recipient", "id") if "recipient" in extra else None,
+        contact_purpose=table.get("contact_purpose", "id") if "contact_purpose" in extra else None,
+        options={k: v for k, v in table.data.items() if k in extra - RECIPIENT_KEYS},
     )
     return step if table.ok else None
 
@@ -351,8 +351,7 @@ def parse(data: dict[str, Any], registry: Registry, source: str,
         company=Company(company.get("name", "text", ""), company.get("address", "text", "")),
         templates=templates,
     )
-    if not problems.items:
-        _check_references(setup, data, registry, problems)
+    _check_references(setup, data, registry, problems)
     if problems.items:
         raise BadInput(problems.items)
     return setup
@@ -383,19 +382,30 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
     ranks: dict[int, str] = {}
     for hierarchy in setup.hierarchies:
         place = f'hierarchy "{hierarchy.id}"'
-        if hierarchy.pool not in pools:
+        if not hierarchy.pool:
+            pass  # reported as required
+        elif hierarchy.pool not in pools:
             problems.add(place, f'pool: no pool "{hierarchy.pool}" (defined: {names(pools)})')
         elif hierarchy.pool in bound:
             problems.add(place, f'pool: pool "{hierarchy.pool}" is already bound to hierarchy '
                          f'"{bound[hierarchy.pool]}"; a pool is bound to at most one hierarchy')
         bound.setdefault(hierarchy.pool, hierarchy.id)
-        if hierarchy.rank in ranks:
+        if hierarchy.rank and hierarchy.rank in ranks:
             problems.add(place, f'rank: {hierarchy.rank} is also the rank of hierarchy '
                          f'"{ranks[hierarchy.rank]}"; ranks must differ')
         ranks.setdefault(hierarchy.rank, hierarchy.id)
         for index, step in enumerate(hierarchy.steps, 1):
+            if step.action not in registry.action_types:
+                continue  # reported as unknown
             _check_step(setup, registry, f'{place}, step {index} ("{step.description}")',
                         step, problems)
+
+    for pool in setup.pools:
+        _check_options(f'pool "{pool.id}"', pool.criteria, registry.pool_criteria, setup,
+                       problems)
+    for hierarchy in setup.hierarchies:
+        _check_options(f'hierarchy "{hierarchy.id}": exclude', hierarchy.exclude,
+                       registry.exclusion_rules, setup, problems)
 
     sequences = {s.id for s in setup.letter_sequences}
     default = setup.parameters.default_letter_sequence
@@ -411,6 +421,14 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
         if action.check_setup is not None:
             for problem in action.check_setup(setup):
                 problems.add("", problem)
+
+
+def _check_options(place: str, values: Mapping[str, Any], declared: Mapping[str, Any],
+                   setup: Setup, problems: Problems) -> None:
+    for name, value in values.items():
+        check = declared[name].check
+        for problem in check(value, setup) if check is not None else ():
+            problems.add(f"{place}: {name}", problem)
 
 
 def _check_step(setup: Setup, registry: Registry, place: str, step: Step,

@@ -5,13 +5,44 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from arrears.core import hookimpl, options
-from arrears.core.domain import SetupOption
+from arrears.core.context import Context
+from arrears.core.domain import Customer, Hierarchy, Invoice, SetupOption
+from arrears.core.money import quantize
 
 
 @hookimpl
 def register_exclusion_rules(register: Callable[[SetupOption], None]) -> None:
-    register(SetupOption("customer_balance_below", options.amount, str,
-                         "skip the customer when its open balance (accounting currency) "
-                         "is below this"))
-    register(SetupOption("invoice_amount_below", options.amount, str,
-                         "ignore invoices whose open amount (accounting currency) is below this"))
+    register(SetupOption(
+        "customer_balance_below", options.amount, str,
+        description="skip the customer when its open balance (accounting currency) is below this",
+    ))
+    register(SetupOption(
+        "invoice_amount_below", options.amount, str,
+        description="ignore invoices whose open amount (accounting currency) is below this",
+    ))
+
+
+@hookimpl
+def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context) -> str | None:
+    threshold = hierarchy.exclude.get("customer_balance_below")
+    if threshold is None:
+        return None
+    balance = context.balance(customer)
+    if balance < threshold:
+        currency = context.setup.parameters.accounting_currency
+        return (f"customer aging balance {quantize(balance, currency)} {currency} is less than "
+                f"{threshold}")
+    return None
+
+
+@hookimpl
+def exclude_invoice(invoice: Invoice, customer: Customer, hierarchy: Hierarchy,
+                    context: Context) -> str | None:
+    threshold = hierarchy.exclude.get("invoice_amount_below")
+    if threshold is None:
+        return None
+    amount = context.in_accounting_currency(invoice.open_amount, invoice.currency)
+    if amount < threshold:
+        currency = context.setup.parameters.accounting_currency
+        return f"invoice amount {quantize(amount, currency)} {currency} is less than {threshold}"
+    return None

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from arrears.core import hookimpl, options
 from arrears.core.context import Context
-from arrears.core.domain import Customer, Pool, SetupOption
+from arrears.core.domain import Customer, Pool, Setup, SetupOption
 from arrears.core.errors import MissingRate
 
 ATTRIBUTES = ("customer_group", "currency", "country", "sales_group", "collections_agent")
@@ -17,16 +17,29 @@ def _as_list(values: tuple[str, ...]) -> list[str] | str:
     return values[0] if len(values) == 1 else list(values)
 
 
+def _defined(section: str) -> Callable[[tuple[str, ...], Setup], Iterable[str]]:
+    def check(values: tuple[str, ...], setup: Setup) -> Iterable[str]:
+        parties = setup.sales_groups if section == "sales_group" else setup.collections_agents
+        known = {party.id for party in parties}
+        for value in values:
+            if value not in known:
+                yield f'no {section} "{value}" (defined: {", ".join(sorted(known)) or "none"})'
+
+    return check
+
+
 @hookimpl
 def register_pool_criteria(register: Callable[[SetupOption], None]) -> None:
     for attribute in ATTRIBUTES:
-        register(SetupOption(attribute, options.strings, _as_list,
+        check = _defined(attribute) if attribute in ("sales_group", "collections_agent") else None
+        register(SetupOption(attribute, options.strings, _as_list, check,
                              f"the customer's {attribute} is one of these"))
-    register(SetupOption("accounts", options.strings, list, "the customer's account is listed"))
+    register(SetupOption("accounts", options.strings, list,
+                         description="the customer's account is listed"))
     register(SetupOption("balance_min", options.decimal, str,
-                         "open balance in the accounting currency is at least this"))
+                         description="open balance in the accounting currency is at least this"))
     register(SetupOption("balance_max", options.decimal, str,
-                         "open balance in the accounting currency is at most this"))
+                         description="open balance in the accounting currency is at most this"))
 
 
 def _matches(customer: Customer, pool: Pool) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m arrears.core``: the same as the ``arrears`` command."""
+
+from arrears.core.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""Writes the run's decisions to the history table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from arrears.core import hookimpl, schema
+from arrears.core.context import Context
+from arrears.core.domain import HistoryEntry
+
+
+@hookimpl
+def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
+    connection = context.connection
+    if connection is None or context.simulate:
+        return
+    customers, invoices = schema.Customer.__table__, schema.Invoice.__table__
+    accounts = {e.customer for e in entries if e.customer}
+    numbers = {e.invoice for e in entries if e.invoice}
+    customer_ids = dict(connection.execute(
+        select(customers.c.account, customers.c.id).where(customers.c.account.in_(accounts))
+    ).tuples().all())
+    invoice_ids = dict(connection.execute(
+        select(invoices.c.number, invoices.c.id).where(invoices.c.number.in_(numbers))
+    ).tuples().all())
+    connection.execute(schema.History.__table__.insert(), [
+        {"run_id": e.run, "date": e.date, "hierarchy": e.hierarchy,
+         "customer_id": customer_ids.get(e.customer), "invoice_id": invoice_ids.get(e.invoice),
+         "step": e.step, "kind": e.kind, "reason": e.reason} for e in entries])

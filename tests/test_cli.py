@@ -1,0 +1,57 @@
+"""The CLI contract of spec/CLI.md that holds for every command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def arrears(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    environment = {k: v for k, v in os.environ.items() if k != "ARREARS_DB"}
+    return subprocess.run([sys.executable, "-m", "arrears.core", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**environment, **(env or {})})
+
+
+def test_default_database_is_arrears_db_in_the_current_folder(tmp_path):
+    assert arrears("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "arrears.db").exists()
+
+
+def test_arrears_db_variable_names_the_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    assert arrears("init", cwd=tmp_path, env={"ARREARS_DB": url}).returncode == 0
+    assert (tmp_path / "env.db").exists() and not (tmp_path / "arrears.db").exists()
+
+
+def test_a_missing_database_is_not_created_by_other_commands(tmp_path):
+    result = arrears("setup", "show", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no arrears database at arrears.db: create it with `arrears init`" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "arrears.db").exists()
+
+
+def test_a_bad_database_url_is_bad_usage(tmp_path):
+    result = arrears("--db", "not a url", "setup", "show", cwd=tmp_path)
+    assert result.returncode == 2 and "--db" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_server_hides_the_password(tmp_path):
+    url = "postgresql://arrears:s3cr3t-pa55@127.0.0.1:1/arrears"
+    result = arrears("--db", url, "setup", "show", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "database error on postgresql+psycopg://arrears:***@127.0.0.1:1/arrears" in result.stderr
+    assert "s3cr3t-pa55" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_does_not_exist_is_bad_usage(tmp_path):
+    result = arrears("--db", f"sqlite:///{tmp_path}/no/such/x.db", "init", cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_misuse_exits_2_with_usage(tmp_path):
+    result = arrears("import", "widgets", "x.csv", cwd=tmp_path)
+    assert result.returncode == 2 and "'widgets' is not one of 'customers'" in result.stderr

@@ -1,0 +1,54 @@
+"""`arrears invoice status`: collections status by hand, written to the history."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+
+@pytest.fixture
+def book(arrears_cli, data):
+    for kind in ("customers", "invoices"):
+        arrears_cli("import", kind, data / f"{kind}.csv").assert_success()
+    return arrears_cli
+
+
+def invoice(url: str, number: str) -> tuple:
+    with create_engine(url).connect() as connection:
+        return connection.execute(text(
+            "SELECT status, promised_date FROM invoice WHERE number = :n"), {"n": number}).one()
+
+
+def history(url: str) -> list[tuple]:
+    with create_engine(url).connect() as connection:
+        return connection.execute(text(
+            "SELECT kind, reason FROM history ORDER BY id")).all()
+
+
+def test_status_changes_are_stored_and_recorded(book, arrears_db_url):
+    book("invoice", "status", "INV-1", "disputed").assert_success()
+    assert invoice(arrears_db_url, "INV-1") == ("disputed", None)
+    result = book("invoice", "status", "INV-1", "promised", "--date", "2025-02-01",
+                  "--format", "json").assert_success()
+    assert result.json() == {"invoice": "INV-1", "previous": "disputed", "status": "promised",
+                             "promised_date": "2025-02-01"}
+    assert invoice(arrears_db_url, "INV-1") == ("promised", "2025-02-01")
+    book("invoice", "status", "INV-1", "resolved").assert_success()
+    assert invoice(arrears_db_url, "INV-1") == ("resolved", None)
+    assert [kind for kind, _ in history(arrears_db_url)] == ["status"] * 3
+    assert history(arrears_db_url)[1][1] == (
+        "collections status disputed -> promised (promised 2025-02-01), set by hand")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("INV-1", "promised"), "--date: status promised needs the promised payment date"),
+    (("INV-1", "disputed", "--date", "2025-02-01"), "--date: only status promised takes a date"),
+    (("INV-404", "disputed"), 'INVOICE: no invoice "INV-404"'),
+    (("INV-1", "lost"), "'lost' is not one of 'none', 'disputed'"),
+    (("INV-1", "promised", "--date", "02/01/2025"), "'02/01/2025' does not match the format"),
+])
+def test_bad_status_input_changes_nothing(book, arrears_db_url, args, message):
+    result = book("invoice", "status", *args).assert_exit(2)
+    assert message in result.stderr
+    assert invoice(arrears_db_url, "INV-1") == ("none", None)
+    assert history(arrears_db_url) == []

@@ -1,0 +1,140 @@
+"""Plugins load through the `arrears` entry-point group, built-ins included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from arrears.core import hookimpl
+from arrears.core.domain import ActionType, SetupOption
+from arrears.core.plugins import get_plugin_manager, list_plugins
+
+BUILTINS = {"activities", "emails", "exclusions", "letters", "pools"}
+
+
+def arrears(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """The installed console script, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "arrears.core", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path) -> dict[str, str]:
+    """A throwaway distribution with an `arrears` entry point, on PYTHONPATH."""
+    site = tmp_path / "site"
+    info = site / "arrears_throwaway-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: arrears-throwaway\n"
+                                   "Version: 1.2.3\n")
+    (info / "entry_points.txt").write_text("[arrears]\nthrowaway = arrears_throwaway\n")
+    (site / "arrears_throwaway.py").write_text(textwrap.dedent('''
+        from arrears.core import hookimpl
+        from arrears.core.domain import ActionType
+
+        @hookimpl
+        def register_action_types(register):
+            register(ActionType("fax"))
+    '''))
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def plugins_json(env: dict[str, str] | None = None) -> dict[str, dict]:
+    result = arrears("plugins", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+
+
+def test_builtins_are_entry_points_of_the_arrears_distribution():
+    listed = plugins_json()
+    assert BUILTINS <= set(listed)
+    for name in BUILTINS:
+        assert listed[name]["source"] == "builtin"
+        assert listed[name]["distribution"] == "arrears"
+        assert listed[name]["module"] == f"arrears.plugins.{name}"
+    assert listed["pools"]["hooks"] == ["register_pool_criteria", "select_customers"]
+
+
+def test_an_installed_plugin_is_listed_and_its_action_type_accepted(installed_plugin, tmp_path,
+                                                                    data):
+    listed = plugins_json(installed_plugin)
+    assert listed["throwaway"] == {
+        "name": "throwaway", "module": "arrears_throwaway", "source": "entry point",
+        "distribution": "arrears-throwaway", "version": "1.2.3",
+        "hooks": ["register_action_types"]}
+    setup = tmp_path / "fax.toml"
+    setup.write_text((data / "setup.toml").read_text().replace(
+        'action = "letter"', 'action = "fax"', 1))
+    (tmp_path / "reminder_en.html").write_text("<p>hi</p>")
+    assert arrears("setup", "check", str(setup), env=installed_plugin).returncode == 0
+    refused = arrears("setup", "check", str(setup))
+    assert refused.returncode == 2
+    assert 'unknown action type "fax"' in refused.stderr
+
+
+def test_load_plugins_limits_third_parties_and_disable_blocks_any(installed_plugin):
+    only_builtins = plugins_json({**installed_plugin, "ARREARS_LOAD_PLUGINS": ""})
+    assert "throwaway" not in only_builtins and BUILTINS <= set(only_builtins)
+    named = plugins_json({**installed_plugin, "ARREARS_LOAD_PLUGINS": "arrears-throwaway"})
+    assert "throwaway" in named
+    blocked = plugins_json({**installed_plugin,
+                            "ARREARS_DISABLE_PLUGINS": "throwaway, letters"})
+    assert "throwaway" not in blocked and "letters" not in blocked and "pools" in blocked
+
+
+def test_trace_prints_hook_calls_to_stderr(tmp_path, data):
+    result = arrears("setup", "check", str(data / "setup.toml"),
+                     env={"ARREARS_TRACE_PLUGINS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "hook register_action_types(register)" in result.stderr
+
+
+def test_a_registered_plugin_adds_a_pool_criterion(arrears_cli, arrears_plugin, data, tmp_path):
+    @hookimpl
+    def register_pool_criteria(register):
+        register(SetupOption("vip", lambda value: bool(value)))
+
+    setup = tmp_path / "vip.toml"
+    setup.write_text((data / "setup.toml").read_text().replace(
+        'customer_group = ["KEY"]', "vip = true"))
+    (tmp_path / "reminder_en.html").write_text("<p>hi</p>")
+    arrears_cli("setup", "check", setup).assert_exit(2)
+    arrears_plugin(register_pool_criteria, name="vip_plugin")
+    arrears_cli("setup", "check", setup).assert_success()
+    listed = {p["name"]: p for p in
+              arrears_cli("plugins", "--format", "json").assert_success().json()["plugins"]}
+    assert listed["vip_plugin"]["source"] == "registered"
+
+
+def test_a_misspelt_hook_is_refused():
+    pm = get_plugin_manager(entrypoints=False)
+
+    class Typo:
+        @hookimpl
+        def choose_stepp(self):
+            pass
+
+    pm.register(Typo())
+    with pytest.raises(Exception, match="choose_stepp"):
+        pm.check_pending()
+
+
+def test_listing_without_entry_points_is_empty():
+    assert list_plugins(get_plugin_manager(entrypoints=False)) == []
+
+
+def test_a_third_party_declaration_overrides_a_builtin_of_the_same_name(arrears_pm, arrears_plugin):
+    from arrears.core.plugins import Registry
+
+    @hookimpl
+    def register_action_types(register):
+        register(ActionType("letter", template_section="fancy_letter"))
+
+    arrears_plugin(register_action_types)
+    declared = Registry.collect(arrears_pm).action_types["letter"]
+    assert declared.template_section == "fancy_letter"  # third parties answer first
