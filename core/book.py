@@ -52,8 +52,9 @@ def with_open_invoices() -> ColumnElement[bool]:
 
 
 def batch_bounds(connection: Connection, where: ColumnElement[bool],
-                 batch: int = BATCH) -> list[tuple[int, int]]:
+                 batch: int | None = None) -> list[tuple[int, int]]:
     """(first id, last id) of successive batches of the customers matching *where*."""
+    batch = batch or BATCH
     ids = connection.execute(select(customers.c.id).where(where).order_by(customers.c.id)
                              ).scalars().all()
     return [(ids[i], ids[min(i + batch, len(ids)) - 1]) for i in range(0, len(ids), batch)]

@@ -34,13 +34,22 @@ def parse_url(text: str) -> URL:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Autocommit off at the driver level so SQLAlchemy's BEGIN is the only one.
+    # pysqlite's own transaction handling would let a SAVEPOINT's RELEASE commit
+    # the whole transaction; turn it off and emit BEGIN ourselves (_sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads
+    # first can fail outright (SQLITE_BUSY_SNAPSHOT) when another writer commits.
+    mode = connection.get_execution_options().get("sqlite_begin", "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 class Database:
@@ -71,6 +80,7 @@ class Database:
             if self.is_sqlite:
                 self._engine = create_engine(self.url)
                 event.listen(self._engine, "connect", _sqlite_pragmas)
+                event.listen(self._engine, "begin", _sqlite_begin)
             else:
                 self._engine = create_engine(self.url, pool_pre_ping=True)
         return self._engine
@@ -82,9 +92,11 @@ class Database:
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed on success, rolled back on error."""
-        with self.engine.begin() as connection:
-            yield connection
+        """A connection in a write transaction, committed on success, rolled back on error."""
+        with self.engine.connect() as connection:
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
