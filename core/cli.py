@@ -413,6 +413,131 @@ def plugins(runtime: Runtime, fmt: str) -> None:
         ["name", "source", "distribution", "hooks"]))
 
 
+# --- records (activities, letters, outbox) ---
+
+from arrears.core import records  # noqa: E402  (kept inside this block)
+
+
+def _activities_table(rows: list[records.ActivityRow]) -> str:
+    return output.table(
+        [(a.id, a.customer, a.invoice, a.step, a.type, a.purpose, a.agent, a.due_date, a.status)
+         for a in rows],
+        ["id", "customer", "invoice", "step", "type", "purpose", "agent", "due", "status"])
+
+
+@cli.command()
+@click.option("--open", "open_only", is_flag=True, help="Only the activities still open.")
+@format_option("text", "json")
+@pass_runtime
+def activities(runtime: Runtime, open_only: bool, fmt: str) -> None:
+    """Collection activities, oldest first."""
+    with runtime.database().read() as connection:
+        found = records.list_activities(connection, open_only=open_only)
+    emit({"activities": found}, fmt, lambda _: _activities_table(found))
+
+
+@cli.group()
+def activity() -> None:
+    """Work with one collection activity."""
+
+
+@activity.command("close")
+@click.argument("activity_id", metavar="ID", type=int)
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="The closing date (YYYY-MM-DD); default today in the setup's timezone.")
+@format_option("text", "json")
+@pass_runtime
+def activity_close(runtime: Runtime, activity_id: int, on: datetime | None, fmt: str) -> None:
+    """Close activity ID (closing a closed one changes nothing)."""
+    with runtime.database().begin() as connection:
+        stored = setupfile.stored(connection, runtime.registry)
+        day = on.date() if on else today(stored) if stored else date.today()
+        row, changed = records.close_activity(connection, activity_id, day)
+    click.echo(f"activity {row.id} ({row.customer}, {row.type}): closed on {row.closed}"
+               if changed else f"activity {row.id} was already closed on {row.closed}",
+               err=True)
+    if fmt == "json":
+        emit(row, fmt, str)
+
+
+def _letters_table(rows: list[records.LetterRow]) -> str:
+    return output.table(
+        [(r.id, r.customer, r.code, r.date, ", ".join(i.number for i in r.invoices),
+          f"{r.total} {r.currency}", f"{r.fee} {r.currency}") for r in rows],
+        ["id", "customer", "code", "date", "invoices", "total", "fee"])
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--customer", default=None, help="Only this customer's letters.")
+@format_option("text", "json")
+@click.pass_context
+def letters(ctx: click.Context, customer: str | None, fmt: str) -> None:
+    """Posted collection letters, oldest first; `letters create` posts the next ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    runtime: Runtime = ctx.obj
+    with runtime.database().read() as connection:
+        found = records.list_letters(connection, customer=customer)
+    emit({"letters": found}, fmt, lambda _: _letters_table(found))
+
+
+def _letter_run_text(result: records.LetterRun) -> str:
+    lines = [f"letter run {result.run}, {result.date}: {result.status}, "
+             f"{len(result.letters)} letters posted, {len(result.waiting)} customers waiting, "
+             f"{len(result.errors)} customers failed"]
+    if result.letters:
+        lines.append(output.table(
+            [(e.customer, e.code, ", ".join(e.invoices), f"{e.total} {e.currency}",
+              f"{e.fee} {e.currency}") for e in result.letters],
+            ["customer", "code", "invoices", "total", "fee"]))
+    lines += [f"failed: {note.customer}: {note.reason}" for note in result.errors]
+    return "\n".join(lines)
+
+
+@letters.command("create")
+@as_of_option
+@format_option("text", "json")
+@pass_runtime
+def letters_create(runtime: Runtime, as_of: datetime | None, fmt: str) -> None:
+    """The standalone letter run: the next letter of every customer with overdue invoices."""
+    db = runtime.database()
+    with db.read() as connection:
+        setup_ = runtime.setup(connection)
+        total = run_.count_customers(connection)
+    with _progress(total, "customers") as advance:
+        result = records.create_letters(db, runtime.pm, setup_, _as_of(setup_, as_of),
+                                        progress=advance)
+    emit(result, fmt, _letter_run_text)
+    if result.status == "errors":
+        sys.exit(1)
+
+
+def _outbox_table(rows: list[records.MessageRow]) -> str:
+    return output.table(
+        [(m.id, m.customer, m.channel, m.to, m.subject, m.status,
+          m.created.isoformat(" ", "seconds"), m.sent.isoformat(" ", "seconds") if m.sent else "")
+         for m in rows],
+        ["id", "customer", "channel", "to", "subject", "status", "created", "sent"])
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(records.OUTBOX_STATUSES), default=None,
+              help="Only messages in this status.")
+@format_option("text", "json")
+@click.pass_context
+def outbox(ctx: click.Context, status: str | None, fmt: str) -> None:
+    """Queued and sent messages, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    runtime: Runtime = ctx.obj
+    with runtime.database().read() as connection:
+        found = records.list_outbox(connection, status=status)
+    emit({"messages": found}, fmt, lambda _: _outbox_table(found))
+
+
+# --- end records ---
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: build the plugin manager, let plugins add commands, run."""
     import os

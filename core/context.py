@@ -14,7 +14,15 @@ import attrs
 from sqlalchemy import Connection, select
 
 from arrears.core import money, schema
-from arrears.core.domain import Contact, Customer, Invoice, Party, PostedLetter, Setup
+from arrears.core.domain import (
+    SKIP_STATUSES,
+    Contact,
+    Customer,
+    Invoice,
+    Party,
+    PostedLetter,
+    Setup,
+)
 from arrears.core.errors import MissingRate
 
 
@@ -81,6 +89,7 @@ class Context:
     run_id: int | None = None
     simulate: bool = True
     batch: Any = None  # arrears.core.book.Batch during a run
+    eligible: dict[str, list[Invoice]] = attrs.field(factory=dict)
 
     # --- reading --------------------------------------------------------------
 
@@ -102,6 +111,17 @@ class Context:
     def invoices(self, customer: Customer) -> Sequence[Invoice]:
         """The customer's open invoices, whatever their status, oldest due first."""
         return self.batch.invoices.get(customer.account, []) if self.batch else []
+
+    def eligible_invoices(self, customer: Customer) -> Sequence[Invoice]:
+        """The open invoices that count today, oldest due first.
+
+        In a run, exactly those the run kept for the customer's hierarchy (every
+        ``exclude_invoice`` rule applied); outside one (the standalone letter
+        run), those not disputed or promised.
+        """
+        if customer.account in self.eligible:
+            return self.eligible[customer.account]
+        return [i for i in self.invoices(customer) if i.status not in SKIP_STATUSES]
 
     def contacts(self, customer: Customer, purpose: str | None = None) -> list[Contact]:
         """The customer's contacts in import order, those with *purpose* if given."""

@@ -199,6 +199,7 @@ class SetupOption:
 # --- data ----------------------------------------------------------------------
 
 COLLECTIONS_STATUSES = ("none", "disputed", "promised", "resolved", "broken")
+SKIP_STATUSES = ("disputed", "promised")  # invoices in these statuses are left alone (§2)
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, func, select
 from arrears.core import assignment, book, schema
 from arrears.core.context import Context, Rates
 from arrears.core.domain import (
+    SKIP_STATUSES,
     Action,
     Assignment,
     Customer,
@@ -39,8 +40,6 @@ from arrears.core.domain import (
     StepRun,
 )
 from arrears.core.errors import ArrearsError, BadInput
-
-SKIP_STATUSES = ("disputed", "promised")
 
 runs = schema.Run.__table__
 invoices = schema.Invoice.__table__
@@ -139,6 +138,7 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
             note("excluded", reason, invoice.number)
         else:
             eligible.append(invoice)
+    context.eligible[customer.account] = eligible
 
     done = [r for r in (context.batch.step_runs.get(customer.account, []) if context.batch
                         else []) if r.hierarchy == hierarchy.id]

@@ -119,4 +119,5 @@ def arrears_plugin(arrears_pm: Any) -> Iterator[Callable[..., Any]]:
 
     yield register
     for plugin in registered:
-        arrears_pm.unregister(plugin)
+        if arrears_pm.is_registered(plugin):
+            arrears_pm.unregister(plugin)

@@ -1,13 +1,34 @@
-"""The ``email`` action type: a message rendered from a template, queued in the outbox."""
+"""The ``email`` action type: a message rendered from a template, queued in the outbox.
+
+The message is rendered in the customer's language when the template has a
+body for it, else in the template's default language: the subject as plain
+text on one line (line breaks from the data become spaces, so nothing reaches
+a mail header unescaped), the HTML body with autoescaping, the text body
+without. It goes to the outbox under a key made of hierarchy, step and
+invoice, so it is queued once whatever reruns happen.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
+from email.utils import formataddr
 
 import attrs
 
-from arrears.core import hookimpl, templating
-from arrears.core.domain import ActionType, Setup, Step
+from arrears.core import hookimpl, records, templating
+from arrears.core.context import Context
+from arrears.core.domain import (
+    Action,
+    ActionType,
+    Customer,
+    Hierarchy,
+    Invoice,
+    Outcome,
+    Setup,
+    Step,
+)
+from arrears.plugins.activities import record_contact, rendering_problem, template_values
 
 SECTION = "email_template"
 RECIPIENTS = ("customer", "sales_group", "collections_agent")
@@ -63,3 +84,92 @@ def register_action_types(register: Callable[[ActionType], None]) -> None:
     register(ActionType("email", SECTION, EmailTemplate,
                         step_options=("recipient", "contact_purpose"),
                         check_step=check_step, check_template=check_template))
+
+
+# --- the action ------------------------------------------------------------------------------
+
+PARTY_NAMES = {"sales_group": "sales group", "collections_agent": "collections agent"}
+LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+\s*")
+
+
+def one_line(text: str) -> str:
+    """*text* with every line break (and the blanks around it) made one space."""
+    return LINE_BREAKS.sub(" ", text).strip()
+
+
+def recipient_address(customer: Customer, step: Step, context: Context) -> tuple[str | None, str]:
+    """The address the step's message goes to, or None and why (SEMANTICS.md §7).
+
+    ``customer``: the first contact, in import order, with the step's contact
+    purpose; ``sales_group`` and ``collections_agent``: the setup's address of
+    the customer's one.
+    """
+    if step.recipient == "customer":
+        purpose = step.contact_purpose
+        for contact in context.contacts(customer, purpose):
+            if contact.email:
+                return contact.email, ""
+        return None, f'no contact with purpose "{purpose}"'
+    if step.recipient in PARTY_NAMES:
+        name = PARTY_NAMES[step.recipient]
+        party_id = getattr(customer, step.recipient)
+        if party_id is None:
+            return None, f"customer {customer.account} has no {name}"
+        party = context.party(step.recipient, party_id)
+        if party is None:
+            return None, f'{name} "{party_id}" is not in the setup'
+        if not party.email:
+            return None, f'{name} "{party_id}" has no email address'
+        return party.email, ""
+    return None, f'recipient "{step.recipient}" is not one of {", ".join(RECIPIENTS)}'
+
+
+def _is_address(address: str) -> bool:
+    return "@" in address and not any(c in address for c in "\r\n<>,;\"") and \
+        one_line(address) == address
+
+
+@hookimpl(trylast=True)
+def execute_action(action: Action, customer: Customer, invoice: Invoice, step: Step,
+                   hierarchy: Hierarchy, context: Context) -> Outcome | None:
+    if action.action != "email":
+        return None
+    template = context.setup.template(SECTION, step.document) if step.document else None
+    if template is None:
+        return Outcome(False, f'no {SECTION} "{step.document}"', document=step.document)
+    address, problem = recipient_address(customer, step, context)
+    if address is None:
+        return Outcome(False, problem, document=template.id)
+    if not _is_address(address):
+        return Outcome(False, f'"{one_line(address)}" is not an email address',
+                       document=template.id)
+    dedupe_key = f"email:{hierarchy.id}:{step.description}:{invoice.number}"
+    if records.message_queued(context, dedupe_key):
+        return Outcome(True, f"email {template.id} to {address} was already in the outbox",
+                       recipient=address, document=template.id)
+
+    language = customer.language if customer.language in template.body else \
+        template.default_language
+    body = template.body[language]
+    values = template_values(customer, invoice, step, hierarchy, context,
+                             invoices=context.eligible_invoices(customer),
+                             language=language)
+    rendered = {}
+    for part, source, html in (("subject", body.subject, False), ("html", body.html, True),
+                               ("text", body.text, False)):
+        try:
+            rendered[part] = templating.render(source, values, html=html) if source else ""
+        except Exception as error:  # any failure of a user's template: not done, retried
+            return Outcome(False, f'{SECTION} "{template.id}": body.{language}.{part}: '
+                           f"{rendering_problem(error)}", document=template.id)
+    subject = one_line(rendered["subject"])
+    context.queue_message(
+        customer, channel="email", dedupe_key=dedupe_key, recipient=address, subject=subject,
+        body_html=rendered["html"], body_text=rendered["text"],
+        sender=formataddr((one_line(template.sender_name), template.sender_email)),
+        template=template.id, language=language, invoice=invoice.number,
+        hierarchy=hierarchy.id, step=step.description)
+    record_contact(context, customer, kind="email", purpose=f'Email "{subject}" to {address}',
+                   details=f"{SECTION} {template.id} ({language})", invoice=invoice.number,
+                   hierarchy=hierarchy.id, step=step.description, template=template.id)
+    return Outcome(True, recipient=address, document=template.id)

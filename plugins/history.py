@@ -21,10 +21,10 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     numbers = {e.invoice for e in entries if e.invoice}
     customer_ids = dict(connection.execute(
         select(customers.c.account, customers.c.id).where(customers.c.account.in_(accounts))
-    ).tuples().all())
+    ).all())
     invoice_ids = dict(connection.execute(
         select(invoices.c.number, invoices.c.id).where(invoices.c.number.in_(numbers))
-    ).tuples().all())
+    ).all())
     connection.execute(schema.History.__table__.insert(), [
         {"run_id": e.run, "date": e.date, "hierarchy": e.hierarchy,
          "customer_id": customer_ids.get(e.customer), "invoice_id": invoice_ids.get(e.invoice),

@@ -37,9 +37,18 @@ def installed_plugin(tmp_path: Path) -> dict[str, str]:
         from arrears.core import hookimpl
         from arrears.core.domain import ActionType
 
+        import click
+
         @hookimpl
         def register_action_types(register):
             register(ActionType("fax"))
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def fax():
+                """Send the faxes."""
+                click.echo("no fax machine")
     '''))
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
@@ -66,7 +75,7 @@ def test_an_installed_plugin_is_listed_and_its_action_type_accepted(installed_pl
     assert listed["throwaway"] == {
         "name": "throwaway", "module": "arrears_throwaway", "source": "entry point",
         "distribution": "arrears-throwaway", "version": "1.2.3",
-        "hooks": ["register_action_types"]}
+        "hooks": ["register_action_types", "register_commands"]}
     setup = tmp_path / "fax.toml"
     setup.write_text((data / "setup.toml").read_text().replace(
         'action = "letter"', 'action = "fax"', 1))
@@ -75,6 +84,12 @@ def test_an_installed_plugin_is_listed_and_its_action_type_accepted(installed_pl
     refused = arrears("setup", "check", str(setup))
     assert refused.returncode == 2
     assert 'unknown action type "fax"' in refused.stderr
+
+
+def test_a_plugin_adds_a_command(installed_plugin):
+    result = arrears("fax", env=installed_plugin)
+    assert result.returncode == 0 and result.stdout == "no fax machine\n"
+    assert arrears("fax").returncode == 2  # without the plugin: no such command
 
 
 def test_load_plugins_limits_third_parties_and_disable_blocks_any(installed_plugin):

@@ -1,0 +1,382 @@
+"""Collection letters (SEMANTICS.md §5, §7): the sequence, grace periods, what a letter
+lists, the ``letter`` action and the standalone letter run (``arrears letters create``)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import tomli_w
+from sqlalchemy import create_engine, text
+
+from arrears.core import records, setupfile
+from arrears.core.book import Batch
+from arrears.core.context import Context, Rates
+from arrears.core.domain import Action, Customer, Invoice, LetterSequence, PostedLetter
+from arrears.core.errors import MissingRate
+from arrears.core.plugins import Registry
+
+DUE = date(2025, 1, 15)
+
+
+def jan(day: int) -> date:
+    return date(2025, 1, day)
+
+
+def feb(day: int) -> date:
+    return date(2025, 2, day)
+
+
+class Recording(Context):
+    """A Context that keeps what actions store instead of writing to a database."""
+
+    def _insert(self, table: Any, **values: Any) -> int | None:
+        if self.simulate:
+            return None
+        stored = self.__dict__.setdefault("stored", [])
+        stored.append((table.name, values))
+        return len(stored)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return [values for name, values in self.__dict__.get("stored", []) if name == table]
+
+
+@pytest.fixture
+def setup(arrears_pm, data: Path):
+    return setupfile.read(data / "setup.toml", Registry.collect(arrears_pm))
+
+
+def customer(account: str = "C1", currency: str = "USD", **more: Any) -> Customer:
+    return Customer(account, f"Customer {account}", currency, id=1, **more)
+
+
+def invoice(number: str, due: date, amount: str = "100.00", *, currency: str = "USD",
+            status: str = "none", account: str = "C1") -> Invoice:
+    return Invoice(number, account, due - timedelta(days=30), due, Decimal(amount),
+                   Decimal(amount), currency, status)
+
+
+def context(setup: Any, as_of: date, invoices: list[Invoice], *, who: Customer | None = None,
+            letters: list[PostedLetter] = (), simulate: bool = False,
+            rates: dict[str, str] | None = None) -> Recording:
+    who = who or customer()
+    ordered = sorted(invoices, key=lambda i: (i.due_date, i.invoice_date, i.number))
+    batch = Batch([who], {who.account: ordered}, {}, {}, {}, {who.account: list(letters)},
+                  {i.number: n for n, i in enumerate(ordered, 1)})
+    rate_table = Rates("USD", dates={c: [jan(1)] for c in rates or {}},
+                       rates={c: [Decimal(r)] for c, r in (rates or {}).items()})
+    return Recording(as_of=as_of, setup=setup, rates=rate_table, simulate=simulate, batch=batch)
+
+
+def act(pm: Any, ctx: Context, leading: Invoice, step: str = "First notice",
+        hierarchy: str = "STD", who: Customer | None = None):
+    who = who or ctx.batch.customers[0]
+    found = ctx.setup.hierarchy(hierarchy)
+    chosen = next(s for s in found.steps if s.description == step)
+    action = Action(who.account, found.id, chosen.description, chosen.action, leading.number,
+                    ctx.as_of, chosen.document)
+    return pm.hook.execute_action(action=action, customer=who, invoice=leading, step=chosen,
+                                  hierarchy=found, context=ctx)
+
+
+# --- the sequence and its grace periods ------------------------------------------------------
+
+
+def test_the_faq_sequence_day_by_day(arrears_pm, setup):
+    """Grace days 1, 6, 7; an invoice due January 15; a letter tried every day."""
+    inv = invoice("INV-1", DUE)
+    posted: list[PostedLetter] = []
+    codes = [c.code for c in setup.letter_sequences[0].letters]
+    day = jan(10)
+    while day <= feb(13):
+        outcome = records.post_next_letter(customer(), inv, context(setup, day, [inv],
+                                                                    letters=posted),
+                                           hierarchy=None, step=None)
+        if outcome.done:
+            posted.append(PostedLetter("STD", outcome.document, codes.index(outcome.document),
+                                       day, frozenset({"INV-1"})))
+        day += timedelta(days=1)
+    assert [(p.code, p.date) for p in posted] == [
+        ("LETTER1", jan(16)), ("LETTER2", jan(22)), ("LETTER3", jan(29)),
+        ("LETTER3", feb(5)), ("LETTER3", feb(12))]
+
+
+def test_grace_reasons_name_the_code_the_date_and_where_it_counts_from(arrears_pm, setup):
+    inv = invoice("INV-1", DUE)
+    first = act(arrears_pm, context(setup, jan(15), [inv]), inv)
+    assert not first.done
+    assert first.reason == ("grace period of LETTER1 ends on 2025-01-16 "
+                            "(1 day after the due date of INV-1, 2025-01-15)")
+    assert first.details == {"letter": "LETTER1", "sequence": "STD",
+                             "grace_from": jan(15), "grace_until": jan(16)}
+    letter1 = PostedLetter("STD", "LETTER1", 0, jan(16), frozenset({"INV-1"}))
+    second = act(arrears_pm, context(setup, jan(21), [inv], letters=[letter1]), inv,
+                 "Second notice")
+    assert (second.done, second.document) == (False, "LETTER2")
+    assert second.reason == ("grace period of LETTER2 ends on 2025-01-22 "
+                             "(6 days after LETTER1 of 2025-01-16)")
+    assert act(arrears_pm, context(setup, jan(22), [inv], letters=[letter1]), inv,
+               "Second notice").document == "LETTER2"
+
+
+def test_the_letter_follows_the_sequence_not_the_step(arrears_pm, setup):
+    """The Final notice step on a customer with no letter yet posts LETTER1."""
+    inv = invoice("INV-1", DUE)
+    outcome = act(arrears_pm, context(setup, jan(29), [inv]), inv, "Final notice")
+    assert (outcome.done, outcome.document, outcome.recipient) == (True, "LETTER1", None)
+    assert outcome.details["grace_until"] == jan(16)
+
+
+def test_one_letter_per_day_even_with_zero_grace_days(arrears_pm, setup):
+    zero = attrs.evolve(setup.letter_sequences[0], letters=tuple(
+        attrs.evolve(c, days=0) for c in setup.letter_sequences[0].letters))
+    setup = attrs.evolve(setup, letter_sequences=(zero,))
+    inv = invoice("INV-1", DUE)
+    today = PostedLetter("STD", "LETTER1", 0, jan(16), frozenset({"INV-1"}))
+    outcome = act(arrears_pm, context(setup, jan(16), [inv], letters=[today]), inv)
+    assert not outcome.done
+    assert outcome.reason == "LETTER1 was already posted on 2025-01-16"
+
+
+def test_the_previous_letter_counts_through_any_current_overdue_invoice(arrears_pm, setup):
+    """INV-1 is disputed now but still overdue: the letter that listed it is the previous."""
+    disputed = invoice("INV-1", jan(5), status="disputed")
+    new = invoice("INV-2", jan(20))
+    letter1 = PostedLetter("STD", "LETTER1", 0, jan(6), frozenset({"INV-1"}))
+    outcome = act(arrears_pm, context(setup, jan(21), [disputed, new], letters=[letter1]), new)
+    assert (outcome.done, outcome.document) == (True, "LETTER2")
+    assert outcome.details["invoices"] == ["INV-2"]  # the disputed one is not listed
+
+
+def test_the_latest_letter_by_date_then_position_is_the_previous(arrears_pm, setup):
+    inv = invoice("INV-1", DUE)
+    letters = [PostedLetter("STD", "LETTER2", 1, jan(22), frozenset({"INV-1"})),
+               PostedLetter("STD", "LETTER1", 0, jan(22), frozenset({"INV-1"})),
+               PostedLetter("STD", "LETTER1", 0, jan(16), frozenset({"INV-1"}))]
+    outcome = act(arrears_pm, context(setup, jan(29), [inv], letters=letters), inv)
+    assert outcome.document == "LETTER3"
+
+
+def test_the_customer_s_own_sequence_and_the_default(arrears_pm, setup):
+    short = LetterSequence("SHORT", (attrs.evolve(setup.letter_sequences[0].letters[2],
+                                                  code="ONLY", days=3),))
+    setup = attrs.evolve(setup, letter_sequences=(*setup.letter_sequences, short))
+    inv = invoice("INV-1", DUE)
+    own = customer(letter_sequence="SHORT")
+    assert act(arrears_pm, context(setup, jan(18), [inv], who=own), inv,
+               who=own).document == "ONLY"
+    unknown = customer(letter_sequence="GONE")
+    assert act(arrears_pm, context(setup, jan(18), [inv], who=unknown), inv,
+               who=unknown).document == "LETTER1"
+    none = attrs.evolve(setup, parameters=attrs.evolve(setup.parameters,
+                                                       default_letter_sequence=None))
+    outcome = act(arrears_pm, context(none, jan(18), [inv]), inv)
+    assert not outcome.done
+    assert outcome.reason == ("no letter sequence for C1: it has no letter sequence and "
+                              "parameters.default_letter_sequence names none")
+
+
+# --- what a letter lists -----------------------------------------------------------------------
+
+
+def test_a_letter_lists_the_eligible_overdue_invoices(arrears_pm, setup):
+    # Exclusion rules are the run's (tests/test_run.py); here: status and overdue.
+    invoices = [invoice("A", jan(10)), invoice("DISPUTED", jan(10), status="disputed"),
+                invoice("PROMISED", jan(11), status="promised"),
+                invoice("BROKEN", jan(11), status="broken"),
+                invoice("RESOLVED", jan(12), "60.00", status="resolved"),
+                invoice("SMALL", jan(12), "49.99"), invoice("EXACT", jan(13), "50.00"),
+                invoice("DUE-TODAY", jan(16)), invoice("LATER", jan(30))]
+    ctx = context(setup, jan(16), invoices)
+    outcome = act(arrears_pm, ctx, invoices[0])
+    listed = ["A", "BROKEN", "RESOLVED", "SMALL", "EXACT"]
+    assert outcome.details["invoices"] == listed
+    assert outcome.details["total"] == Decimal("359.99")
+    [letter] = ctx.rows("letter")
+    assert letter["code"] == "LETTER1" and letter["position"] == 0
+    assert letter["sequence"] == "STD" and letter["date"] == jan(16)
+    assert letter["hierarchy"] == "STD" and letter["step"] == "First notice"
+    assert letter["total_minor"] == 35999 and letter["fee_minor"] == 0
+
+
+def test_total_and_fee_are_in_the_customer_s_currency(arrears_pm, setup):
+    """A SEK customer with a SEK and a USD invoice: the USD one converts through USD rates."""
+    swede = customer(currency="SEK")
+    sek = invoice("S-1", jan(10), "1000.00", currency="SEK")
+    usd = invoice("U-1", jan(11), "100.00")
+    letter1 = PostedLetter("STD", "LETTER1", 0, jan(11), frozenset({"S-1"}))
+    ctx = context(setup, jan(17), [sek, usd], who=swede, letters=[letter1],
+                  rates={"SEK": "0.0905"})
+    outcome = act(arrears_pm, ctx, sek, who=swede)
+    assert outcome.document == "LETTER2"
+    # 100 USD / 0.0905 = 1104.972… SEK; 1000 + 1104.972… = 2104.97
+    assert (outcome.details["currency"], outcome.details["total"]) == ("SEK", Decimal("2104.97"))
+    assert outcome.details["fee"] == Decimal("5.00")
+    [letter] = ctx.rows("letter")
+    assert (letter["currency"], letter["total_minor"], letter["fee_minor"]) == (
+        "SEK", 210497, 500)
+
+
+def test_a_missing_rate_fails_the_customer(arrears_pm, setup):
+    swede = customer(currency="SEK")
+    usd = invoice("U-1", jan(11))
+    with pytest.raises(MissingRate, match="no exchange rate for SEK"):
+        act(arrears_pm, context(setup, jan(17), [usd], who=swede), usd, who=swede)
+
+
+def test_no_eligible_overdue_invoice_means_no_letter(arrears_pm, setup):
+    not_yet = invoice("INV-1", jan(20))
+    outcome = act(arrears_pm, context(setup, jan(16), [not_yet]), not_yet)
+    assert not outcome.done
+
+
+def test_simulation_posts_nothing(arrears_pm, setup):
+    inv = invoice("INV-1", DUE)
+    ctx = context(setup, jan(16), [inv], simulate=True)
+    assert act(arrears_pm, ctx, inv).done
+    assert ctx.rows("letter") == [] and ctx.rows("activity") == []
+
+
+def test_activities_for_automations_records_the_letter_as_a_closed_activity(arrears_pm, setup):
+    setup = attrs.evolve(setup, parameters=attrs.evolve(setup.parameters,
+                                                        activities_for_automations=True))
+    inv = invoice("INV-1", DUE)
+    ctx = context(setup, jan(16), [inv], who=customer(collections_agent="ANNA"))
+    assert act(arrears_pm, ctx, inv).done
+    [activity] = ctx.rows("activity")
+    assert activity["type"] == "letter" and activity["status"] == "closed"
+    assert activity["closed"] == jan(16) and activity["agent"] == "ANNA"
+    assert activity["purpose"] == "Collection letter LETTER1 listing 1 invoice, total 100.00 USD"
+    assert activity["template"] == "LETTER1" and activity["step"] == "First notice"
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+def write(path: Path, content: str) -> Path:
+    path.write_text(content)
+    return path
+
+
+@pytest.fixture
+def book(arrears_cli, tmp_path: Path, data: Path):
+    """The sample setup (pre-dunning removed) and three customers with overdue invoices."""
+    document = tomllib.loads((data / "setup.toml").read_text())
+    document["email_template"][0]["body"]["en"]["html"] = "<p>{{ invoice.number }}</p>"
+    document["hierarchy"][0]["step"] = document["hierarchy"][0]["step"][1:]
+    arrears_cli("setup", "load", write(tmp_path / "setup.toml", tomli_w.dumps(document))
+                ).assert_success()
+    for kind, rows in (
+        ("customers", "account,name,currency\nC1,Fabrikam,USD\nC2,Contoso,USD\n"
+                      "C3,Litware,USD\nC4,Paid Up,USD\n"),
+        ("invoices", "number,customer,invoice_date,due_date,amount,currency,open_amount,status\n"
+                     "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD,,\n"
+                     "INV-2,C1,2024-12-20,2025-01-20,500.00,USD,,\n"
+                     "INV-3,C2,2024-12-16,2025-01-15,300.00,USD,,disputed\n"
+                     "INV-4,C3,2024-12-16,2025-01-17,200.00,USD,,\n"
+                     "INV-5,C4,2024-12-16,2025-01-10,200.00,USD,0,\n"),
+    ):
+        arrears_cli("import", kind, write(tmp_path / f"{kind}.csv", rows)).assert_success()
+    return arrears_cli
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with create_engine(url).connect() as connection:
+        return [tuple(r) for r in connection.execute(text(sql))]
+
+
+def create(cli: Any, day: str, code: int = 0) -> dict[str, Any]:
+    return cli("letters", "create", "--as-of", day, "--format", "json").assert_exit(code).json()
+
+
+def test_the_standalone_letter_run(book, arrears_db_url):
+    first = create(book, "2025-01-16")
+    assert first["status"] == "success"
+    assert [(e["customer"], e["code"], e["invoices"], e["total"]) for e in first["letters"]] == [
+        ("C1", "LETTER1", ["INV-1"], "1000.00")]
+    waiting = {n["customer"]: n["reason"] for n in first["waiting"]}
+    assert waiting == {"C2": "no eligible overdue invoice"}  # C3 is not overdue, C4 is paid
+
+    again = create(book, "2025-01-16")
+    assert again["letters"] == []
+    assert {n["customer"]: n["reason"] for n in again["waiting"]}["C1"] == \
+        "LETTER1 was already posted on 2025-01-16"
+
+    later = create(book, "2025-01-22")
+    assert [(e["customer"], e["code"], e["invoices"]) for e in later["letters"]] == [
+        ("C1", "LETTER2", ["INV-1", "INV-2"]), ("C3", "LETTER1", ["INV-4"])]
+
+    listed = book("letters", "--format", "json").assert_success().json()["letters"]
+    assert [(e["customer"], e["code"], e["date"]) for e in listed] == [
+        ("C1", "LETTER1", "2025-01-16"), ("C1", "LETTER2", "2025-01-22"),
+        ("C3", "LETTER1", "2025-01-22")]
+    assert listed[1] == {
+        "id": listed[1]["id"], "customer": "C1", "code": "LETTER2", "sequence": "STD",
+        "date": "2025-01-22", "currency": "USD",
+        "invoices": [
+            {"number": "INV-1", "due_date": "2025-01-15", "open_amount": "1000.00",
+             "currency": "USD"},
+            {"number": "INV-2", "due_date": "2025-01-20", "open_amount": "500.00",
+             "currency": "USD"}],
+        "total": "1500.00", "fee": "5.00", "hierarchy": None, "step": None,
+        "run": later["run"]}
+
+    # Not contacts: no step is recorded as run; history says what happened.
+    assert query(arrears_db_url, "SELECT count(*) FROM step_run") == [(0,)]
+    assert query(arrears_db_url, "SELECT kind, status FROM run ORDER BY id") == [
+        ("letters", "success")] * 3
+    entries = book("history", "--customer", "C1", "--format", "json").json()["entries"]
+    assert [(e["kind"], e["step"], e["invoice"], e["reason"]) for e in entries] == [
+        ("action", None, "INV-1", "letter LETTER2 (standalone letter run)"),
+        ("action", None, "INV-1", "letter LETTER1 (standalone letter run)")]
+
+
+def test_a_daily_run_continues_the_sequence_of_the_standalone_run(book):
+    create(book, "2025-01-16")
+    run = book("run", "--as-of", "2025-01-16", "--format", "json").assert_success().json()
+    assert run["actions"] == []
+    assert run["skipped"][0]["reason"] == "LETTER1 was already posted on 2025-01-16"
+    run = book("run", "--as-of", "2025-01-22", "--format", "json").assert_success().json()
+    assert [(a["customer"], a["document"]) for a in run["actions"]] == [
+        ("C1", "LETTER2"), ("C3", "LETTER1")]
+
+
+def test_a_paid_invoice_s_letters_no_longer_count(book, tmp_path):
+    create(book, "2025-01-16")
+    book("import", "payments", write(tmp_path / "payments.csv",
+                                     "invoice,date,amount\nINV-1,2025-01-17,1000.00\n")
+         ).assert_success()
+    later = create(book, "2025-01-22")
+    assert [(e["customer"], e["code"], e["invoices"]) for e in later["letters"]][0] == (
+        "C1", "LETTER1", ["INV-2"])
+
+
+def test_a_missing_rate_fails_that_customer_only(book, tmp_path):
+    book("import", "customers", write(tmp_path / "more.csv",
+                                      "account,name,currency\nE1,Euro,EUR\n")).assert_success()
+    book("import", "invoices", write(
+        tmp_path / "more-invoices.csv", "number,customer,invoice_date,due_date,amount,currency\n"
+        "E-1,E1,2024-12-16,2025-01-15,90.00,USD\n")).assert_success()
+    result = create(book, "2025-01-16", code=1)
+    assert result["status"] == "errors"
+    assert result["errors"] == [{"customer": "E1",
+                                 "reason": "no exchange rate for EUR on or before 2025-01-16"}]
+    assert [e["customer"] for e in result["letters"]] == ["C1"]
+
+
+def test_listing_one_customer_s_letters(book):
+    create(book, "2025-01-22")
+    listed = book("letters", "--customer", "C3", "--format", "json").assert_success().json()
+    assert [(e["customer"], e["code"]) for e in listed["letters"]] == [("C3", "LETTER1")]
+    assert "C1" in book("letters").assert_success().stdout
+    assert 'no customer "NOPE"' in book("letters", "--customer", "NOPE").assert_exit(2).stderr
+
+
+def test_letters_create_text_output(book):
+    result = book("letters", "create", "--as-of", "2025-01-16").assert_success()
+    assert "1 letters posted" in result.stdout and "LETTER1" in result.stdout

@@ -1,0 +1,321 @@
+"""The daily run's rules (SEMANTICS.md §2, §3, §6) through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from sqlalchemy import create_engine, text
+
+from arrears.core import book, hookimpl
+
+
+def write(path: Path, text_: str) -> Path:
+    path.write_text(text_)
+    return path
+
+
+@pytest.fixture
+def setup_loader(arrears_cli, tmp_path: Path, data: Path):
+    """Load the sample setup; its STD hierarchy without pre-dunning unless *pre_dunning*."""
+    def load(change=None, pre_dunning: bool = False) -> None:
+        document = tomllib.loads((data / "setup.toml").read_text())
+        document["email_template"][0]["body"]["en"]["html"] = "<p>{{ invoice.number }}</p>"
+        if not pre_dunning:
+            document["hierarchy"][0]["step"] = document["hierarchy"][0]["step"][1:]
+        if change is not None:
+            change(document)
+        arrears_cli("setup", "load", write(tmp_path / "setup.toml",
+                                           tomli_w.dumps(document))).assert_success()
+    return load
+
+
+def import_rows(cli: Any, tmp_path: Path, kind: str, rows: str) -> None:
+    cli("import", kind, write(tmp_path / f"{kind}.csv", rows)).assert_success()
+
+
+def run(cli: Any, day: str, code: int = 0) -> dict[str, Any]:
+    return cli("run", "--as-of", day, "--format", "json").assert_exit(code).json()
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with create_engine(url).connect() as connection:
+        return [tuple(r) for r in connection.execute(text(sql))]
+
+
+@pytest.fixture
+def one_customer(arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(arrears_cli, tmp_path, "contacts",
+                "customer,email,purpose\nC1,ap@f.example,billing\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
+    setup_loader()
+    return arrears_cli
+
+
+# --- §6 runs ---------------------------------------------------------------------------
+
+
+def test_a_successful_run_is_not_repeated_for_its_date(one_customer):
+    first = run(one_customer, "2025-01-16")
+    assert first["status"] == "success" and len(first["actions"]) == 1
+    again = run(one_customer, "2025-01-16")
+    assert again == {"run": first["run"], "date": "2025-01-16", "status": "already-ran",
+                     "actions": [], "skipped": [], "errors": []}
+
+
+def test_a_date_before_the_last_successful_run_is_refused(one_customer, arrears_db_url):
+    run(one_customer, "2025-01-16")
+    result = one_customer("run", "--as-of", "2025-01-10").assert_exit(2)
+    assert "2025-01-10 is before the last successful run (2025-01-16" in result.stderr
+    assert query(arrears_db_url, "SELECT count(*) FROM run") == [(1,)]
+
+
+def test_simulation_writes_nothing(one_customer, arrears_db_url):
+    path = arrears_db_url.removeprefix("sqlite:///")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    result = one_customer("simulate", "--as-of", "2025-01-16", "--format", "json")
+    assert [a["step"] for a in result.assert_success().json()["actions"]] == ["First notice"]
+    one_customer("explain", "C1", "--as-of", "2025-01-16").assert_success()
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+
+
+def test_simulate_one_hierarchy(one_customer):
+    assert one_customer("simulate", "--hierarchy", "KEYACC", "--as-of", "2025-01-16",
+                        "--format", "json").assert_success().json()["actions"] == []
+    assert "no hierarchy" in one_customer("simulate", "--hierarchy", "NOPE").assert_exit(2).stderr
+
+
+def test_a_run_that_crashed_mid_batch_finishes_without_repeating(arrears_cli, tmp_path,
+                                                                 setup_loader, arrears_plugin,
+                                                                 arrears_db_url, monkeypatch):
+    rows = "".join(f"C{i},Customer {i},USD\n" for i in range(1, 8))
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\n" + rows)
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                + "".join(f"INV-{i},C{i},2024-12-16,2025-01-15,100.00,USD\n" for i in range(1, 8)))
+    setup_loader()
+    monkeypatch.setattr(book, "BATCH", 2)
+
+    class PowerCut(Exception):
+        pass
+
+    @hookimpl(tryfirst=True)
+    def execute_action(action):
+        if action.customer == "C4":
+            raise PowerCut("the machine stopped")
+
+    plugin = arrears_plugin(execute_action, name="crash")
+    with pytest.raises(PowerCut):
+        arrears_cli("run", "--as-of", "2025-01-16")
+    letters_before = query(arrears_db_url, "SELECT count(*) FROM letter")[0][0]
+    assert letters_before == 2  # the first batch (C1, C2) committed, C3's batch did not
+    assert query(arrears_db_url, "SELECT status FROM run") == [("running",)]
+
+    arrears_cli.pm.unregister(plugin)
+    second = run(arrears_cli, "2025-01-16")
+    assert second["status"] == "success"
+    assert sorted(a["customer"] for a in second["actions"]) == ["C3", "C4", "C5", "C6", "C7"]
+    assert query(arrears_db_url, "SELECT count(*), count(DISTINCT customer_id) FROM letter") \
+        == [(7, 7)]
+    assert query(arrears_db_url, "SELECT status FROM run ORDER BY id") == [
+        ("interrupted",), ("success",)]
+
+
+def test_two_runs_at_once_never_interleave(one_customer, arrears_db_url, tmp_path):
+    env = {**os.environ, "ARREARS_DB": arrears_db_url}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from arrears.core.db import Database; "
+         f"db = Database({arrears_db_url!r}); lock = db.run_lock(); lock.__enter__(); "
+         "print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        refused = subprocess.run([sys.executable, "-m", "arrears.core", "run", "--as-of",
+                                  "2025-01-16", "--no-wait"], capture_output=True, text=True,
+                                 env=env)
+        assert refused.returncode == 1
+        assert "another arrears run is in progress" in refused.stderr
+        waiting = subprocess.Popen([sys.executable, "-m", "arrears.core", "run", "--as-of",
+                                    "2025-01-16", "--format", "json"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(1.5)
+        assert waiting.poll() is None  # it waits for the lock
+    finally:
+        holder.kill()
+        holder.wait()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "waiting for another arrears run" in err
+    assert query(arrears_db_url, "SELECT count(*) FROM letter") == [(1,)]
+
+
+# --- §2 eligibility -----------------------------------------------------------------------
+
+
+def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url):
+    one_customer("invoice", "status", "INV-1", "promised", "--date", "2025-01-18").assert_success()
+    assert run(one_customer, "2025-01-16")["actions"] == []  # promised: skipped
+    assert run(one_customer, "2025-01-18")["actions"] == []  # due today: not broken yet
+    assert query(arrears_db_url, "SELECT status FROM invoice WHERE number='INV-1'") == [
+        ("promised",)]
+    result = run(one_customer, "2025-01-19")
+    assert query(arrears_db_url, "SELECT status FROM invoice WHERE number='INV-1'") == [
+        ("broken",)]
+    assert [a["step"] for a in result["actions"]] == ["First notice"]
+    entries = one_customer("history", "--format", "json").json()["entries"]
+    status = [e for e in entries if e["kind"] == "status" and e["run"] == result["run"]]
+    assert status[0]["invoice"] == "INV-1"
+    assert "promise to pay by 2025-01-18 broken" in status[0]["reason"]
+
+
+def test_thresholds_compare_in_the_accounting_currency(arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers",
+                "account,name,currency\nE1,Euro Small,EUR\nE2,Euro Big,EUR\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "E-1,E1,2024-12-16,2025-01-15,9.00,EUR\n"
+                "E-2,E2,2024-12-16,2025-01-15,9.50,EUR\n")
+    import_rows(arrears_cli, tmp_path, "rates", "currency,date,rate\nEUR,2025-01-01,1.06\n")
+
+    def threshold(d):
+        d["hierarchy"][0]["exclude"] = {"customer_balance_below": "10.00"}
+
+    setup_loader(threshold)
+    # E1: 9.00 EUR = 9.54 USD < 10 (excluded); E2: 9.50 EUR = 10.07 USD (acts).
+    result = run(arrears_cli, "2025-01-16")
+    assert [a["customer"] for a in result["actions"]] == ["E2"]
+    excluded = arrears_cli("history", "--customer", "E1", "--format", "json").json()["entries"]
+    assert excluded[0]["kind"] == "excluded"
+    assert excluded[0]["reason"] == "customer aging balance 9.54 USD is less than 10.00"
+
+
+def test_a_missing_rate_fails_that_customer_and_the_run_can_be_repeated(
+        arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers",
+                "account,name,currency\nE1,Euro,EUR\nU1,Dollar,USD\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "E-1,E1,2024-12-16,2025-01-15,90.00,EUR\n"
+                "U-1,U1,2024-12-16,2025-01-15,90.00,USD\n")
+    setup_loader()
+    result = run(arrears_cli, "2025-01-16", code=1)
+    assert result["status"] == "errors"
+    assert result["errors"] == [{"customer": "E1", "step": None,
+                                 "reason": "no exchange rate for EUR on or before 2025-01-16"}]
+    assert [a["customer"] for a in result["actions"]] == ["U1"]
+    import_rows(arrears_cli, tmp_path, "rates", "currency,date,rate\nEUR,2025-01-01,1.06\n")
+    again = run(arrears_cli, "2025-01-16")
+    assert again["status"] == "success"
+    assert [a["customer"] for a in again["actions"]] == ["E1"]
+
+
+def test_invoices_below_the_amount_threshold_are_ignored(one_customer, setup_loader):
+    def threshold(d):
+        d["hierarchy"][0]["exclude"] = {"invoice_amount_below": "600"}
+
+    setup_loader(threshold)
+    result = run(one_customer, "2025-01-22")  # both overdue; INV-2 (500) does not count
+    assert [(a["invoice"], a["step"]) for a in result["actions"]] == [("INV-1", "Second notice")]
+    letter = one_customer("letters", "--format", "json").json()["letters"][0]
+    assert [i["number"] for i in letter["invoices"]] == ["INV-1"]
+    entries = one_customer("history", "--format", "json").json()["entries"]
+    assert {"invoice": "INV-2", "kind": "excluded",
+            "reason": "invoice amount 500.00 USD is less than 600"}.items() <= next(
+        e for e in entries if e["invoice"] == "INV-2").items()
+
+
+# --- §3 quiet days, leading invoice ----------------------------------------------------------
+
+
+def test_quiet_days_hold_a_step_even_after_the_leading_invoice_is_settled(
+        arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                "INV-2,C1,2024-12-17,2025-01-16,500.00,USD\n")
+
+    def quiet(d):
+        d["hierarchy"][0]["quiet_days"] = 3
+
+    setup_loader(quiet)
+    assert [a["invoice"] for a in run(arrears_cli, "2025-01-16")["actions"]] == ["INV-1"]
+    import_rows(arrears_cli, tmp_path, "payments",
+                "invoice,date,amount\nINV-1,2025-01-17,1000.00\n")
+    # INV-2 leads now and its first notice is due, but the customer heard from us on Jan 16.
+    assert run(arrears_cli, "2025-01-17")["actions"] == []
+    assert run(arrears_cli, "2025-01-18")["actions"] == []
+    entries = arrears_cli("history", "--customer", "C1", "--format", "json").json()["entries"]
+    held = [e for e in entries if e["kind"] == "skipped"]
+    assert [(e["date"], e["invoice"], e["step"]) for e in held] == [
+        ("2025-01-18", "INV-2", "First notice"), ("2025-01-17", "INV-2", "First notice")]
+    assert held[0]["reason"] == ("held by quiet days: last contact on 2025-01-16, "
+                                 "no contact before 2025-01-19")
+    result = run(arrears_cli, "2025-01-19")
+    assert [(a["invoice"], a["step"], a["document"]) for a in result["actions"]] == [
+        ("INV-2", "First notice", "LETTER1")]
+
+
+def test_pre_dunning_acts_once_per_invoice_in_its_window_and_ignores_quiet_days(
+        arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(arrears_cli, tmp_path, "contacts",
+                "customer,email,purpose\nC1,ap@f.example,billing\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                "INV-2,C1,2024-12-20,2025-01-17,500.00,USD\n"
+                "INV-3,C1,2024-12-01,2025-01-09,200.00,USD\n")
+
+    def quiet(d):
+        d["hierarchy"][0]["quiet_days"] = 10
+
+    setup_loader(quiet, pre_dunning=True)
+    first = run(arrears_cli, "2025-01-12")
+    # INV-3 was first seen after its due date: no pre-dunning for it; its letter goes out.
+    assert sorted((a["invoice"], a["step"]) for a in first["actions"]) == [
+        ("INV-1", "Pre-dunning"), ("INV-2", "Pre-dunning"), ("INV-3", "First notice")]
+    assert run(arrears_cli, "2025-01-13")["actions"] == []  # once per invoice
+    outbox = arrears_cli("outbox", "--format", "json").json()["messages"]
+    assert sorted(m["to"] for m in outbox) == ["ap@f.example"] * 2
+    # INV-4 enters its window during the quiet period: pre-dunning is not held.
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-4,C1,2024-12-20,2025-01-19,50.00,USD\n")
+    assert [(a["invoice"], a["step"]) for a in run(arrears_cli, "2025-01-14")["actions"]] == [
+        ("INV-4", "Pre-dunning")]
+
+
+def test_history_is_purged_after_the_retention(one_customer, setup_loader, arrears_db_url):
+    def short(d):
+        d["parameters"]["history_days"] = 30
+
+    setup_loader(short)
+    run(one_customer, "2025-01-16")
+    assert query(arrears_db_url, "SELECT count(*) FROM history WHERE date = '2025-01-16'") != [(0,)]
+    run(one_customer, "2025-02-16")
+    assert query(arrears_db_url, "SELECT count(*) FROM history WHERE date = '2025-01-16'") == [(0,)]
+
+
+def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
+    run(one_customer, "2025-01-16")
+    entries = one_customer("history", "--format", "json").assert_success().json()["entries"]
+    assert set(entries[0]) >= {"run", "date", "hierarchy", "customer", "invoice", "step",
+                               "kind", "reason"}
+    action = next(e for e in entries if e["kind"] == "action")
+    assert (action["customer"], action["invoice"], action["step"]) == ("C1", "INV-1",
+                                                                       "First notice")
+    assert one_customer("history", "--hierarchy", "KEYACC", "--format", "json").json() == {
+        "entries": []}
