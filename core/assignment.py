@@ -8,12 +8,13 @@ whose pool holds the customer wins. Pool membership is decided by the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pluggy
 from sqlalchemy import Connection, delete, select
 
 from arrears.core import book, schema
+from arrears.core.clock import utcnow
 from arrears.core.context import Context, Rates
 from arrears.core.domain import Assignment, Customer, Hierarchy, Setup
 from arrears.core.errors import ArrearsError, BadInput
@@ -36,7 +37,7 @@ def assign(connection: Connection, setup: Setup, account: str, hierarchy_id: str
     connection.execute(delete(manual).where(manual.c.customer_id == customer.id))
     connection.execute(manual.insert().values(
         customer_id=customer.id, hierarchy=hierarchy_id,
-        assigned_at=datetime.now(UTC).replace(tzinfo=None)))
+        assigned_at=utcnow()))
     return Assignment(account, hierarchy_id, "manual")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-import zoneinfo
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ import attrs
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from arrears.core import assignment, imports, invoices, output, setupfile, trail
+from arrears.core import assignment, clock, imports, invoices, output, setupfile, trail
 from arrears.core import run as run_
 from arrears.core.db import DEFAULT_URL, Database
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
@@ -59,9 +58,8 @@ class Runtime:
             self._db.dispose()
 
 
-def today(setup: Setup) -> date:
-    """Today in the setup's timezone."""
-    return datetime.now(zoneinfo.ZoneInfo(setup.parameters.timezone)).date()
+def _as_of(setup_: Setup, as_of: datetime | None) -> date:
+    return as_of.date() if as_of else clock.today(setup_.parameters.timezone)
 
 
 class ArrearsGroup(click.Group):
@@ -264,7 +262,7 @@ def preview_customer(runtime: Runtime, customer: str, as_of: datetime | None, fm
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         answer = assignment.preview_customer(runtime.pm, setup_, connection, customer,
-                                             as_of.date() if as_of else today(setup_))
+                                             _as_of(setup_, as_of))
     emit(answer, fmt, lambda a: f"{a.customer}: {a.hierarchy or '(none)'} ({a.reason})")
 
 
@@ -279,7 +277,7 @@ def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         answers = list(assignment.preview_hierarchy(runtime.pm, setup_, connection, hierarchy,
-                                                    as_of.date() if as_of else today(setup_)))
+                                                    _as_of(setup_, as_of)))
     customers = [a for a in answers if not isinstance(a, str)]
     for failure in (a for a in answers if isinstance(a, str)):
         click.echo(f"warning: {failure}", err=True)
@@ -290,10 +288,6 @@ def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
 
 
 # --- the daily run -------------------------------------------------------------------------
-
-
-def _as_of(setup_: Setup, as_of: datetime | None) -> date:
-    return as_of.date() if as_of else today(setup_)
 
 
 def _actions_table(actions: list[Any]) -> str:
@@ -451,7 +445,7 @@ def activity_close(runtime: Runtime, activity_id: int, on: datetime | None, fmt:
     """Close activity ID (closing a closed one changes nothing)."""
     with runtime.database().begin() as connection:
         stored = setupfile.stored(connection, runtime.registry)
-        day = on.date() if on else today(stored) if stored else date.today()
+        day = on.date() if on else _as_of(stored, None) if stored else date.today()
         row, changed = records.close_activity(connection, activity_id, day)
     click.echo(f"activity {row.id} ({row.customer}, {row.type}): closed on {row.closed}"
                if changed else f"activity {row.id} was already closed on {row.closed}",

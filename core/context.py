@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ import attrs
 from sqlalchemy import Connection, select
 
 from arrears.core import money, schema
+from arrears.core.clock import utcnow
 from arrears.core.domain import (
     SKIP_STATUSES,
     Contact,
@@ -61,10 +62,6 @@ class Rates:
         if currency == self.accounting_currency:
             return amount
         return amount * self.rate(currency, on)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @attrs.define
@@ -204,4 +201,4 @@ class Context:
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, channel=channel, template=template, language=language, sender=sender,
             recipient=recipient, subject=subject, body_html=body_html, body_text=body_text,
-            status="queued", created=_now())
+            status="queued", created=utcnow())

@@ -19,7 +19,7 @@ customer's currency. The fee is the letter code's, in the customer's currency.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +27,8 @@ import attrs
 import pluggy
 from sqlalchemy import Connection, exists, select
 
-from arrears.core import book, money, schema
-from arrears.core.context import Context, Rates
+from arrears.core import book, money, run, schema
+from arrears.core.context import Context
 from arrears.core.domain import (
     Customer,
     Hierarchy,
@@ -237,10 +237,6 @@ class LetterRun:
     errors: list[Note] = attrs.Factory(list)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _overdue_on(as_of: date) -> Any:
     """SQL condition: the customer has an open invoice due before *as_of*."""
     return exists().where(invoices.c.customer_id == customers.c.id, invoices.c.open_minor > 0,
@@ -258,33 +254,20 @@ def create_letters(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date,
     in batches, each batch written in one transaction; the run holds the run
     lock, so it never interleaves with a daily run.
     """
-    where = _overdue_on(as_of)
     with db.run_lock(wait=True):
-        with db.begin() as connection:
-            run_id = connection.execute(runs.insert().values(
-                kind="letters", date=as_of, status="running", started_at=_now())
-            ).inserted_primary_key[0]
+        run_id = run.start_run(db, "letters", as_of)
         result = LetterRun(run_id, as_of, "running")
-        with db.read() as reader:
-            rates = Rates.load(reader, setup.parameters.accounting_currency)
-            bounds = book.batch_bounds(reader, where)
-        for first, last in bounds:
-            with db.begin() as connection:
-                batch = book.load_batch(
-                    connection, book.customers_between(connection, first, last, where), as_of)
-                context = Context(as_of=as_of, setup=setup, rates=rates,
-                                  open_amounts=batch.open_amounts(), connection=connection,
-                                  run_id=run_id, simulate=False, batch=batch)
-                entries = [entry for customer in batch.customers
-                           if (entry := _letter_for(customer, context, result)) is not None]
-                if entries:
-                    pm.hook.record_history(entries=entries, context=context)
-            if progress is not None:
-                progress(len(batch.customers))
+
+        def work(context: Context) -> None:
+            entries = [entry for customer in context.batch.customers
+                       if (entry := _letter_for(customer, context, result)) is not None]
+            if entries:
+                pm.hook.record_history(entries=entries, context=context)
+
+        run.each_batch(db, setup, as_of, _overdue_on(as_of), work, run_id=run_id,
+                       simulate=False, progress=progress)
         result.status = "errors" if result.errors else "success"
-        with db.begin() as connection:
-            connection.execute(runs.update().where(runs.c.id == run_id).values(
-                status=result.status, finished_at=_now()))
+        run.finish_run(db, run_id, result.status)
     return result
 
 

@@ -16,14 +16,15 @@ hierarchy, step) and never chosen again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import attrs
 import pluggy
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from arrears.core import assignment, book, schema
+from arrears.core.clock import utcnow
 from arrears.core.context import Context, Rates
 from arrears.core.domain import (
     SKIP_STATUSES,
@@ -209,22 +210,19 @@ def _act(pm: pluggy.PluginManager, decision: Decision, customer: Customer, invoi
 # --- batches ----------------------------------------------------------------------------
 
 
-def decide_batch(pm: pluggy.PluginManager, connection: Connection, setup: Setup,
-                 customers: list[Customer], rates: Rates, as_of: date, *,
-                 run_id: int | None, simulate: bool,
-                 only: str | None = None) -> tuple[list[Decision], dict[str, str]]:
-    """Decide for one batch; returns the decisions and the customers that failed."""
-    batch = book.load_batch(connection, customers, as_of)
-    context = Context(as_of=as_of, setup=setup, rates=rates, open_amounts=batch.open_amounts(),
-                      connection=connection, run_id=run_id, simulate=simulate, batch=batch)
-    placed = assignment.assign_batch(pm, setup, connection, customers, context)
+def decide_batch(pm: pluggy.PluginManager, context: Context,
+                 only: str | None = None) -> list[Decision]:
+    """Decide for the batch in *context*; failed customers end up in ``context.failures``."""
+    customers = context.batch.customers
+    connection = context.connection
+    placed = assignment.assign_batch(pm, context.setup, connection, customers, context)
     decisions = []
     for customer in customers:
         if customer.account in context.failures or customer.account not in placed:
             continue
         if only is not None and placed[customer.account].hierarchy != only:
             continue
-        savepoint = None if simulate else connection.begin_nested()
+        savepoint = None if context.simulate else connection.begin_nested()
         try:
             decision = decide(pm, customer, placed[customer.account], context)
         except ArrearsError as error:
@@ -235,7 +233,42 @@ def decide_batch(pm: pluggy.PluginManager, connection: Connection, setup: Setup,
         if savepoint is not None:
             savepoint.commit()
         decisions.append(decision)
-    return decisions, context.failures
+    return decisions
+
+
+def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
+               work: Callable[[Context], None], *, run_id: int | None, simulate: bool,
+               progress: Callable[[int], None] | None = None) -> None:
+    """Call *work* with a context for each batch of the customers matching *where*.
+
+    Each batch is read set-wise and, unless *simulate*, committed as one
+    transaction when *work* returns; if *work* raises, the batch rolls back.
+    """
+    with db.read() as reader:
+        rates = Rates.load(reader, setup.parameters.accounting_currency)
+        bounds = book.batch_bounds(reader, where)
+    for first, last in bounds:
+        with (db.read() if simulate else db.begin()) as connection:
+            batch = book.load_batch(connection,
+                                    book.customers_between(connection, first, last, where), as_of)
+            work(Context(as_of=as_of, setup=setup, rates=rates,
+                         open_amounts=batch.open_amounts(), connection=connection,
+                         run_id=run_id, simulate=simulate, batch=batch))
+        if progress is not None:
+            progress(len(batch.customers))
+
+
+def start_run(db: Any, kind: str, as_of: date) -> int:
+    """Record a run of *kind* (``run``, ``letters``) as started."""
+    with db.begin() as connection:
+        return connection.execute(runs.insert().values(
+            kind=kind, date=as_of, status="running", started_at=utcnow())).inserted_primary_key[0]
+
+
+def finish_run(db: Any, run_id: int, status: str) -> None:
+    with db.begin() as connection:
+        connection.execute(runs.update().where(runs.c.id == run_id).values(
+            status=status, finished_at=utcnow()))
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -246,10 +279,6 @@ def last_success(connection: Connection) -> tuple[int, date] | None:
         select(runs.c.id, runs.c.date).where(runs.c.kind == "run", runs.c.status == "success")
         .order_by(runs.c.date.desc(), runs.c.id.desc()).limit(1)).first()
     return (row.id, row.date) if row else None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def break_promises(connection: Connection, as_of: date, run_id: int) -> int:
@@ -306,35 +335,25 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
             connection.execute(runs.update().where(runs.c.kind == "run",
                                                    runs.c.status == "running")
                                .values(status="interrupted"))
-            run_id = connection.execute(runs.insert().values(
-                kind="run", date=as_of, status="running", started_at=_now())
-            ).inserted_primary_key[0]
+        run_id = start_run(db, "run", as_of)
+        with db.begin() as connection:
             break_promises(connection, as_of, run_id)
             purge_history(connection, as_of, setup.parameters.history_days)
         result = RunResult(run_id, as_of, "running")
-        with db.read() as reader:
-            rates = Rates.load(reader, setup.parameters.accounting_currency)
-            bounds = book.batch_bounds(reader, book.with_open_invoices())
-        for first, last_id in bounds:
-            with db.begin() as connection:
-                customers = book.customers_between(connection, first, last_id,
-                                                   book.with_open_invoices())
-                decisions, failures = decide_batch(pm, connection, setup, customers, rates,
-                                                   as_of, run_id=run_id, simulate=False)
-                context = Context(as_of=as_of, setup=setup, rates=rates,
-                                  connection=connection, run_id=run_id, simulate=False)
-                errors = [HistoryEntry(as_of, "failed", reason, account, run=run_id)
-                          for account, reason in failures.items()]
-                if errors:
-                    pm.hook.record_history(entries=errors, context=context)
-                record(pm, connection, decisions, context)
-            _collect(result, decisions, failures)
-            if progress is not None:
-                progress(len(customers))
+
+        def work(context: Context) -> None:
+            decisions = decide_batch(pm, context)
+            failed = [HistoryEntry(as_of, "failed", reason, account, run=run_id)
+                      for account, reason in context.failures.items()]
+            if failed:
+                pm.hook.record_history(entries=failed, context=context)
+            record(pm, context.connection, decisions, context)
+            _collect(result, decisions, context.failures)
+
+        each_batch(db, setup, as_of, book.with_open_invoices(), work, run_id=run_id,
+                   simulate=False, progress=progress)
         result.status = "errors" if result.errors else "success"
-        with db.begin() as connection:
-            connection.execute(runs.update().where(runs.c.id == run_id).values(
-                status=result.status, finished_at=_now()))
+        finish_run(db, run_id, result.status)
         return result
 
 
@@ -351,13 +370,11 @@ def simulate(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
     if hierarchy is not None and setup.hierarchy(hierarchy) is None:
         raise BadInput(f'--hierarchy: no hierarchy "{hierarchy}" in the setup')
     result = RunResult(None, as_of, "simulation")
-    with db.read() as connection:
-        rates = Rates.load(connection, setup.parameters.accounting_currency)
-        for first, last in book.batch_bounds(connection, book.with_open_invoices()):
-            customers = book.customers_between(connection, first, last, book.with_open_invoices())
-            decisions, failures = decide_batch(pm, connection, setup, customers, rates, as_of,
-                                               run_id=None, simulate=True, only=hierarchy)
-            _collect(result, decisions, failures)
+
+    def work(context: Context) -> None:
+        _collect(result, decide_batch(pm, context, hierarchy), context.failures)
+
+    each_batch(db, setup, as_of, book.with_open_invoices(), work, run_id=None, simulate=True)
     return result
 
 
@@ -366,10 +383,13 @@ def explain(db: Any, pm: pluggy.PluginManager, setup: Setup, account: str,
     """The decision for one customer on *as_of*, with its trail; writes nothing."""
     with db.read() as connection:
         customer = book.find_customer(connection, account)
-        rates = Rates.load(connection, setup.parameters.accounting_currency)
-        decisions, failures = decide_batch(pm, connection, setup, [customer], rates, as_of,
-                                           run_id=None, simulate=True)
-    if account in failures:
-        placed = Assignment(account, None, "error")
-        return Decision(customer, placed, error=failures[account])
+        batch = book.load_batch(connection, [customer], as_of)
+        context = Context(as_of=as_of, setup=setup,
+                          rates=Rates.load(connection, setup.parameters.accounting_currency),
+                          open_amounts=batch.open_amounts(), connection=connection,
+                          simulate=True, batch=batch)
+        decisions = decide_batch(pm, context)
+    if account in context.failures:
+        return Decision(customer, Assignment(account, None, "error"),
+                        error=context.failures[account])
     return decisions[0]

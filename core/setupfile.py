@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from cattrs.errors import ClassValidationError
 from sqlalchemy import Connection, select
 
 from arrears.core import options, schema
+from arrears.core.clock import utcnow
 from arrears.core.domain import (
     Company,
     Hierarchy,
@@ -518,7 +518,7 @@ def save(connection: Connection, setup: Setup, registry: Registry, source: str) 
     """Store *setup* as the one in force (inside the caller's transaction)."""
     table = schema.SetupDocument.__table__
     connection.execute(table.insert().values(
-        loaded_at=datetime.now(UTC).replace(tzinfo=None), source=source,
+        loaded_at=utcnow(), source=source,
         document=json.dumps(to_document(setup, registry), ensure_ascii=False),
     ))
 

@@ -8,6 +8,9 @@ Fixtures:
 - ``arrears_plugin``: register loose ``@hookimpl`` functions as a throwaway
   plugin for the rest of the test.
 
+And ``RecordingContext``, a Context that keeps what actions store, for unit
+tests of ``execute_action`` without a database.
+
 Module-level imports stay light: this file is loaded by every pytest run in
 an environment where arrears is installed.
 """
@@ -76,6 +79,32 @@ class Cli:
         if exception is not None:
             raise exception
         return Result(argv, result.exit_code, result.stdout, result.stderr)
+
+
+def __getattr__(name: str) -> Any:
+    # RecordingContext subclasses the kernel's Context: built on first use so that
+    # loading this pytest plugin stays light.
+    if name == "RecordingContext":
+        from arrears.core.context import Context
+
+        class RecordingContext(Context):
+            """A Context that keeps what actions store (``rows("letter")``) instead of
+            writing to a database: for unit tests of ``execute_action``."""
+
+            def _insert(self, table: Any, **values: Any) -> int | None:
+                if self.simulate:
+                    return None
+                stored = self.__dict__.setdefault("stored", [])
+                stored.append((table.name, values))
+                return len(stored)
+
+            def rows(self, table: str) -> list[dict[str, Any]]:
+                return [values for name, values in self.__dict__.get("stored", [])
+                        if name == table]
+
+        globals()["RecordingContext"] = RecordingContext
+        return RecordingContext
+    raise AttributeError(name)
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from arrears.core import setupfile
+from arrears.core.domain import Setup
+from arrears.core.plugins import Registry
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -13,3 +17,9 @@ DATA = Path(__file__).parent / "data"
 def data() -> Path:
     """The folder of sample setup files and CSVs."""
     return DATA
+
+
+@pytest.fixture
+def setup(arrears_pm, data: Path) -> Setup:
+    """tests/data/setup.toml, parsed: the FAQ's strategy."""
+    return setupfile.read(data / "setup.toml", Registry.collect(arrears_pm))

@@ -5,39 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
-from arrears.core import setupfile
 from arrears.core.book import Batch
-from arrears.core.context import Context, Rates
+from arrears.core.context import Rates
 from arrears.core.domain import Action, Customer, Invoice
-from arrears.core.plugins import Registry
+from arrears.core.testing import RecordingContext
 from arrears.plugins import activities
 
 AS_OF = date(2025, 1, 18)
-
-
-class Recording(Context):
-    """A Context that keeps what actions store instead of writing to a database."""
-
-    def _insert(self, table: Any, **values: Any) -> int | None:
-        if self.simulate:
-            return None
-        stored = self.__dict__.setdefault("stored", [])
-        stored.append((table.name, values))
-        return len(stored)
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        return [values for name, values in self.__dict__.get("stored", []) if name == table]
-
-
-@pytest.fixture
-def setup(arrears_pm, data: Path):
-    return setupfile.read(data / "setup.toml", Registry.collect(arrears_pm))
 
 
 CUSTOMER = Customer("C1", "Nordic Key AB", "SEK", collections_agent="ANNA", id=7)
@@ -45,13 +24,13 @@ INVOICE = Invoice("INV-1", "C1", date(2024, 12, 16), date(2025, 1, 15), Decimal(
                   Decimal("1000.00"), "SEK", id=3)
 
 
-def context(setup: Any, *, simulate: bool = False, who: Customer = CUSTOMER) -> Recording:
+def context(setup: Any, *, simulate: bool = False, who: Customer = CUSTOMER) -> RecordingContext:
     batch = Batch([who], {who.account: [INVOICE]}, {}, {}, {}, {}, {"INV-1": 3})
-    return Recording(as_of=AS_OF, setup=setup, rates=Rates("USD"), simulate=simulate,
+    return RecordingContext(as_of=AS_OF, setup=setup, rates=Rates("USD"), simulate=simulate,
                      batch=batch, run_id=12)
 
 
-def act(pm: Any, ctx: Context, who: Customer = CUSTOMER, hierarchy: str = "KEYACC",
+def act(pm: Any, ctx: RecordingContext, who: Customer = CUSTOMER, hierarchy: str = "KEYACC",
         step: str = "Call") -> Any:
     found = ctx.setup.hierarchy(hierarchy)
     chosen = next(s for s in found.steps if s.description == step)

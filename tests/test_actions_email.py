@@ -4,40 +4,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 from sqlalchemy import create_engine
 
-from arrears.core import schema, setupfile
+from arrears.core import schema
 from arrears.core.book import Batch
-from arrears.core.context import Context, Rates
+from arrears.core.context import Rates
 from arrears.core.domain import Action, Contact, Customer, Invoice, Party
-from arrears.core.plugins import Registry
+from arrears.core.testing import RecordingContext
 from arrears.plugins import emails
 
 AS_OF = date(2025, 1, 10)
-
-
-class Recording(Context):
-    """A Context that keeps what actions store instead of writing to a database."""
-
-    def _insert(self, table: Any, **values: Any) -> int | None:
-        if self.simulate:
-            return None
-        stored = self.__dict__.setdefault("stored", [])
-        stored.append((table.name, values))
-        return len(stored)
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        return [values for name, values in self.__dict__.get("stored", []) if name == table]
-
-
-@pytest.fixture
-def setup(arrears_pm, data: Path):
-    return setupfile.read(data / "setup.toml", Registry.collect(arrears_pm))
 
 
 CUSTOMER = Customer("C2", "Key Corp", "USD", language="en", sales_group="NORTH",
@@ -57,14 +37,14 @@ CONTACTS = [Contact("C2", "orders@keycorp.example", "orders"),
 
 def context(setup: Any, *, who: Customer = CUSTOMER, contacts: list[Contact] = CONTACTS,
             invoices: list[Invoice] = (INVOICE,), simulate: bool = False,
-            connection: Any = None) -> Recording:
+            connection: Any = None) -> RecordingContext:
     batch = Batch([who], {who.account: list(invoices)}, {who.account: list(contacts)}, {}, {},
                   {}, {i.number: n for n, i in enumerate(invoices, 1)})
-    return Recording(as_of=AS_OF, setup=setup, rates=Rates("USD"), simulate=simulate,
+    return RecordingContext(as_of=AS_OF, setup=setup, rates=Rates("USD"), simulate=simulate,
                      batch=batch, connection=connection)
 
 
-def act(pm: Any, ctx: Context, *, who: Customer = CUSTOMER, **step_changes: Any) -> Any:
+def act(pm: Any, ctx: RecordingContext, *, who: Customer = CUSTOMER, **step_changes: Any) -> Any:
     hierarchy = ctx.setup.hierarchy("STD")
     step = attrs.evolve(hierarchy.steps[0], **step_changes)
     action = Action(who.account, hierarchy.id, step.description, step.action, INVOICE.number,

@@ -14,12 +14,12 @@ import pytest
 import tomli_w
 from sqlalchemy import create_engine, text
 
-from arrears.core import records, setupfile
+from arrears.core import records
 from arrears.core.book import Batch
-from arrears.core.context import Context, Rates
+from arrears.core.context import Rates
 from arrears.core.domain import Action, Customer, Invoice, LetterSequence, PostedLetter
 from arrears.core.errors import MissingRate
-from arrears.core.plugins import Registry
+from arrears.core.testing import RecordingContext
 
 DUE = date(2025, 1, 15)
 
@@ -30,25 +30,6 @@ def jan(day: int) -> date:
 
 def feb(day: int) -> date:
     return date(2025, 2, day)
-
-
-class Recording(Context):
-    """A Context that keeps what actions store instead of writing to a database."""
-
-    def _insert(self, table: Any, **values: Any) -> int | None:
-        if self.simulate:
-            return None
-        stored = self.__dict__.setdefault("stored", [])
-        stored.append((table.name, values))
-        return len(stored)
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        return [values for name, values in self.__dict__.get("stored", []) if name == table]
-
-
-@pytest.fixture
-def setup(arrears_pm, data: Path):
-    return setupfile.read(data / "setup.toml", Registry.collect(arrears_pm))
 
 
 def customer(account: str = "C1", currency: str = "USD", **more: Any) -> Customer:
@@ -63,17 +44,18 @@ def invoice(number: str, due: date, amount: str = "100.00", *, currency: str = "
 
 def context(setup: Any, as_of: date, invoices: list[Invoice], *, who: Customer | None = None,
             letters: list[PostedLetter] = (), simulate: bool = False,
-            rates: dict[str, str] | None = None) -> Recording:
+            rates: dict[str, str] | None = None) -> RecordingContext:
     who = who or customer()
     ordered = sorted(invoices, key=lambda i: (i.due_date, i.invoice_date, i.number))
     batch = Batch([who], {who.account: ordered}, {}, {}, {}, {who.account: list(letters)},
                   {i.number: n for n, i in enumerate(ordered, 1)})
     rate_table = Rates("USD", dates={c: [jan(1)] for c in rates or {}},
                        rates={c: [Decimal(r)] for c, r in (rates or {}).items()})
-    return Recording(as_of=as_of, setup=setup, rates=rate_table, simulate=simulate, batch=batch)
+    return RecordingContext(as_of=as_of, setup=setup, rates=rate_table, simulate=simulate,
+                            batch=batch)
 
 
-def act(pm: Any, ctx: Context, leading: Invoice, step: str = "First notice",
+def act(pm: Any, ctx: RecordingContext, leading: Invoice, step: str = "First notice",
         hierarchy: str = "STD", who: Customer | None = None):
     who = who or ctx.batch.customers[0]
     found = ctx.setup.hierarchy(hierarchy)
