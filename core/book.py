@@ -29,6 +29,7 @@ def customer_from_row(row: Any) -> Customer:
         sales_group=row.sales_group, collections_agent=row.collections_agent,
         letter_sequence=row.letter_sequence,
         credit_limit=None if limit is None else money.from_minor(limit, row.currency),
+        address=row.address,
         id=row.id,
     )
 
@@ -100,7 +101,8 @@ class Batch:
 
     Invoices are the open ones, with a promise whose date has passed already
     seen as ``broken`` (SEMANTICS.md §7). Step runs and letters are those of
-    open invoices; *last_contact* is the latest contact before the run date.
+    open invoices; *last_contact* is the latest contact before the run date;
+    *queued* the outbox keys of messages about open invoices.
     """
 
     customers: list[Customer]
@@ -110,6 +112,7 @@ class Batch:
     last_contact: dict[str, date]
     letters: dict[str, list[PostedLetter]]
     invoice_ids: dict[str, int]
+    queued: frozenset[str] = frozenset()
 
     def open_amounts(self) -> dict[str, dict[str, Decimal]]:
         amounts: dict[str, dict[str, Decimal]] = {}
@@ -181,5 +184,8 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     for account_letters in posted.values():
         account_letters.sort(key=lambda p: (p.date, p.position))
 
+    outbox = schema.OutboxMessage.__table__
+    queued = frozenset(connection.execute(
+        select(outbox.c.dedupe_key).where(outbox.c.invoice_id.in_(numbers))).scalars())
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
-                 invoice_ids)
+                 invoice_ids, queued)

@@ -28,6 +28,7 @@ class Parameters:
     prediction_activity: str | None = None
     exclude_after_last_step: bool = False
     activities_for_automations: bool = False
+    letter_page_size: str = "A4"  # "A4" or "Letter": the page of rendered letters
 
 
 @attrs.frozen
@@ -84,12 +85,19 @@ class Hierarchy:
 
 @attrs.frozen
 class LetterCode:
-    """One letter of a collection letter sequence; *days* are its grace days."""
+    """One letter of a collection letter sequence; *days* are its grace days.
+
+    *text* maps a language to the letter's own text (Jinja, HTML-escaped);
+    *template*, when given, is a whole-letter Jinja HTML template replacing
+    the built-in one (docs/letters.md).
+    """
 
     code: str
     days: int
     description: str = ""
     fee: Decimal = Decimal("0")
+    text: Mapping[str, str] = attrs.field(factory=dict)
+    template: str | None = None
 
 
 @attrs.frozen
@@ -214,6 +222,7 @@ class Customer:
     collections_agent: str | None = None
     letter_sequence: str | None = None
     credit_limit: Decimal | None = None
+    address: str | None = None  # postal address, lines separated by newlines
     id: int | None = attrs.field(default=None, eq=False, repr=False)
 
 
@@ -322,6 +331,24 @@ class PostedLetter:
 
 
 @attrs.frozen
+class LetterDocument:
+    """A posted collection letter to render through ``render_document``.
+
+    *letter* is the posted letter as ``arrears letters`` lists it (an
+    :class:`arrears.core.records.LetterRow`: its invoice lines, total and fee);
+    *code* and *sequence* are the setup's, or None when the setup no longer
+    has them; *page_size* is ``parameters.letter_page_size``.
+    """
+
+    letter: Any
+    customer: Customer
+    company: Company
+    code: LetterCode | None = None
+    sequence: LetterSequence | None = None
+    page_size: str = "A4"
+
+
+@attrs.frozen
 class HistoryEntry:
     """One decision, as ``arrears history`` lists it."""
 
@@ -333,3 +360,44 @@ class HistoryEntry:
     invoice: str | None = None
     step: str | None = None
     run: int | None = None
+
+
+# --- delivery (the outbox sender) --------------------------------------------------
+
+
+@attrs.frozen
+class Message:
+    """An outbox message handed to ``deliver_messages``, already claimed for sending.
+
+    *sender* is a formatted address (``"Name <address>"``); *message_id* is
+    the stable ``<arrears.ID.DATABASE@domain>`` a receiving system can use to
+    recognise a repeat; *attempts* counts this one.
+    """
+
+    id: int
+    customer: str
+    channel: str
+    recipient: str
+    sender: str | None
+    subject: str
+    body_html: str
+    body_text: str
+    language: str | None
+    message_id: str
+    attempts: int
+
+
+@attrs.frozen
+class Delivery:
+    """What became of one attempt to deliver a :class:`Message`.
+
+    ``sent``: handed over and accepted. ``retry``: not handed over (a temporary
+    refusal, a lost connection before the data); the message goes back to the
+    queue. ``failed``: refused for good. ``uncertain``: the receiver may or may
+    not have it (the connection dropped during the data); never re-sent without
+    ``arrears outbox retry``. *detail* is the server's reply or the error,
+    without secrets.
+    """
+
+    status: Literal["sent", "retry", "failed", "uncertain"]
+    detail: str = ""

@@ -197,10 +197,14 @@ def post_next_letter(customer: Customer, leading: Invoice, context: Context, *,
 
 @attrs.frozen
 class LetterLine:
+    """An invoice listed on a letter; *days_overdue* count on the letter's date."""
+
     number: str
     due_date: date
     open_amount: Decimal
     currency: str
+    invoice_date: date | None = None
+    days_overdue: int | None = None
 
 
 @attrs.frozen
@@ -381,16 +385,18 @@ def list_letters(connection: Connection, *, customer: str | None = None) -> list
     rows = connection.execute(query).all()
     lines: dict[int, list[LetterLine]] = {row.id: [] for row in rows}
     line_query = (select(letter_lines.c.letter_id, letter_lines.c.open_minor, invoices.c.number,
-                         invoices.c.due_date, invoices.c.currency)
+                         invoices.c.due_date, invoices.c.currency, invoices.c.invoice_date)
                   .join(invoices, invoices.c.id == letter_lines.c.invoice_id)
                   .order_by(invoices.c.due_date, invoices.c.invoice_date, invoices.c.number))
     if customer is not None:  # all letters: every line, rather than an unbounded IN list
         line_query = line_query.where(letter_lines.c.letter_id.in_(lines))
+    posted = {row.id: row.date for row in rows}
     for line in connection.execute(line_query):
         if line.letter_id in lines:
             lines[line.letter_id].append(LetterLine(
                 line.number, line.due_date, money.from_minor(line.open_minor, line.currency),
-                line.currency))
+                line.currency, line.invoice_date,
+                (posted[line.letter_id] - line.due_date).days))
     return [LetterRow(
         id=row.id, customer=row.account, code=row.code, sequence=row.sequence, date=row.date,
         currency=row.currency, invoices=lines[row.id],
@@ -438,12 +444,3 @@ def list_outbox(connection: Connection, *, status: str | None = None) -> list[Me
         message_id=row.message_id, invoice=row.number, hierarchy=row.hierarchy, step=row.step,
         template=row.template, language=row.language, attempts=row.attempts,
         last_error=row.last_error) for row in connection.execute(query)]
-
-
-def message_queued(context: Context, dedupe_key: str) -> bool:
-    """True when the outbox already holds a message with *dedupe_key*."""
-    if context.connection is None:
-        return False
-    return context.connection.execute(
-        select(outbox.c.id).where(outbox.c.dedupe_key == dedupe_key)).first() is not None
-

@@ -68,6 +68,7 @@ class Customer(Base):
     collections_agent: Mapped[str | None] = mapped_column(String(100))
     letter_sequence: Mapped[str | None] = mapped_column(String(100))
     credit_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(Text)  # postal address, multi-line
 
 
 class Contact(Base):

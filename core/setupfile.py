@@ -20,7 +20,7 @@ import cattrs
 from cattrs.errors import ClassValidationError
 from sqlalchemy import Connection, select
 
-from arrears.core import options, schema
+from arrears.core import options, schema, templating
 from arrears.core.clock import utcnow
 from arrears.core.domain import (
     Company,
@@ -99,6 +99,57 @@ _KINDS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# --- letters as documents: page size, per-code text and template (docs/letters.md)
+
+PAGE_SIZES = ("A4", "Letter")
+
+
+def _page_size(value: Any) -> str:
+    for size in PAGE_SIZES:
+        if isinstance(value, str) and value.strip().lower() == size.lower():
+            return size
+    raise ValueError(f'expected "A4" or "Letter", got {options.show(value)}')
+
+
+_KINDS["page_size"] = _page_size
+
+
+def _letter_text(letter: _Table, base: Path | None) -> dict[str, str]:
+    """``text``: a table of language -> Jinja text (a .txt/.html file next to the setup
+    file, or inline), each checked to compile."""
+    raw = letter.data.get("text", {})
+    if not isinstance(raw, dict):
+        letter.error("text", f'expected a table of language = "text", got {options.show(raw)}')
+        return {}
+    texts: dict[str, str] = {}
+    for language, value in _include(raw, f"{letter.place}: text", base,
+                                     letter.problems).items():
+        if not isinstance(value, str):
+            letter.error(f"text.{language}", f"expected a string, got {options.show(value)}")
+        elif problem := templating.check(value, html=True):
+            letter.error(f"text.{language}", problem)
+        else:
+            texts[language] = value
+    return texts
+
+
+def _letter_template(letter: _Table, base: Path | None) -> str | None:
+    """``template``: a whole-letter Jinja HTML template, inline or a file next to the
+    setup file, checked to compile."""
+    if "template" not in letter.data:
+        return None
+    value = _include(letter.data["template"], f"{letter.place}: template", base,
+                     letter.problems)
+    if not isinstance(value, str) or not value.strip():
+        letter.error("template", f"expected HTML or the name of an .html file next to the "
+                     f"setup file, got {options.show(value)}")
+        return None
+    if problem := templating.check(value, html=True):
+        letter.error("template", problem)
+        return None
+    return value
+
+
 def _array(data: dict[str, Any], key: str, problems: Problems) -> list[Any]:
     value = data.get(key, [])
     if not isinstance(value, list):
@@ -130,6 +181,7 @@ def _parameters(data: Any, problems: Problems) -> Parameters:
         prediction_activity=table.get("prediction_activity", "id"),
         exclude_after_last_step=table.get("exclude_after_last_step", "flag", False),
         activities_for_automations=table.get("activities_for_automations", "flag", False),
+        letter_page_size=table.get("letter_page_size", "page_size", default.letter_page_size),
     )
 
 
@@ -244,7 +296,8 @@ def _check_steps(hierarchy: Hierarchy, place: str, steps: list[tuple[str, Step]]
                      "at most one may be")
 
 
-def _letter_sequence(entry: Any, place: str, problems: Problems) -> LetterSequence:
+def _letter_sequence(entry: Any, place: str, problems: Problems,
+                     base: Path | None = None) -> LetterSequence:
     table = _Table(entry, place, problems)
     table.only({"id", "description", "letter"})
     letters = []
@@ -257,12 +310,14 @@ def _letter_sequence(entry: Any, place: str, problems: Problems) -> LetterSequen
         code = raw.get("code") if isinstance(raw, dict) else None
         letter = _Table(raw, f"{place}, letter {index}" + (f' ("{code}")' if code else ""),
                         problems)
-        letter.only({"code", "description", "days", "fee"})
+        letter.only({"code", "description", "days", "fee", "text", "template"})
         parsed = LetterCode(
             code=letter.get("code", "id", "", required=True),
             days=letter.get("days", "count", 0, required=True),
             description=letter.get("description", "text", ""),
             fee=letter.get("fee", "amount", Decimal("0")),
+            text=_letter_text(letter, base),
+            template=_letter_template(letter, base),
         )
         if parsed.code in codes:
             letter.error("code", f'"{parsed.code}" appears twice in this sequence')
@@ -344,7 +399,7 @@ def parse(data: dict[str, Any], registry: Registry, source: str,
         parameters=parameters,
         pools=tuple(_pool(e, p, registry, problems) for p, e in entries("pool")),
         hierarchies=tuple(_hierarchy(e, p, registry, problems) for p, e in entries("hierarchy")),
-        letter_sequences=tuple(_letter_sequence(e, p, problems)
+        letter_sequences=tuple(_letter_sequence(e, p, problems, base)
                                for p, e in entries("letter_sequence")),
         sales_groups=tuple(_party(e, p, problems) for p, e in entries("sales_group")),
         collections_agents=tuple(_party(e, p, problems) for p, e in entries("collections_agent")),
@@ -501,7 +556,8 @@ def to_document(setup: Setup, registry: Registry) -> dict[str, Any]:
     document["hierarchy"] = hierarchies
     document["letter_sequence"] = [
         {"id": s.id, "description": s.description,
-         "letter": [converter.unstructure(letter) for letter in s.letters]}
+         "letter": [{k: v for k, v in converter.unstructure(letter).items()
+                     if not (k == "text" and not v)} for letter in s.letters]}
         for s in setup.letter_sequences
     ]
     document["sales_group"] = [converter.unstructure(g) for g in setup.sales_groups]

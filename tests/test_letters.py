@@ -302,9 +302,9 @@ def test_the_standalone_letter_run(book, arrears_db_url):
         "date": "2025-01-22", "currency": "USD",
         "invoices": [
             {"number": "INV-1", "due_date": "2025-01-15", "open_amount": "1000.00",
-             "currency": "USD"},
+             "currency": "USD", "invoice_date": "2024-12-16", "days_overdue": 7},
             {"number": "INV-2", "due_date": "2025-01-20", "open_amount": "500.00",
-             "currency": "USD"}],
+             "currency": "USD", "invoice_date": "2024-12-20", "days_overdue": 2}],
         "total": "1500.00", "fee": "5.00", "hierarchy": None, "step": None,
         "run": later["run"]}
 
