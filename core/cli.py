@@ -506,6 +506,32 @@ def letters_create(runtime: Runtime, as_of: datetime | None, fmt: str) -> None:
         sys.exit(1)
 
 
+@letters.command("export")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--customer", default=None, help="Only this customer's letters.")
+@click.option("--as", "as_", type=click.Choice(["pdf", "html"]), default="pdf",
+              show_default=True, help="The file format.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for PDF (default: one per CPU; 1 renders in this "
+                   "process).")
+@format_option("text", "json")
+@pass_runtime
+def letters_export(runtime: Runtime, directory: Path, customer: str | None, as_: str,
+                   jobs: int | None, fmt: str) -> None:
+    """Render posted letters into DIR, one file each: <customer>-<code>-<letter id>.pdf."""
+    from arrears.core import documents
+
+    with runtime.database().read() as connection:
+        setup_ = runtime.setup(connection)
+        found = documents.letter_documents(connection, setup_, customer=customer)
+    with _progress(len(found), "letters") as advance:
+        result = documents.export_letters(runtime.pm, setup_, found, directory, fmt=as_,
+                                          jobs=jobs, progress=advance)
+    emit(result, fmt, documents.summary)
+    if result.errors:
+        sys.exit(1)
+
+
 def _outbox_table(rows: list[records.MessageRow]) -> str:
     return output.table(
         [(m.id, m.customer, m.channel, m.to, m.subject, m.status,
@@ -527,6 +553,65 @@ def outbox(ctx: click.Context, status: str | None, fmt: str) -> None:
     with runtime.database().read() as connection:
         found = records.list_outbox(connection, status=status)
     emit({"messages": found}, fmt, lambda _: _outbox_table(found))
+
+
+# outbox send / retry: delivery (core/outbox.py; the SMTP sender is arrears.plugins.smtp)
+
+
+def _send_text(summary: Any) -> str:
+    return output.table([(m.id, m.to, m.status, m.detail) for m in summary.messages],
+                        ["id", "to", "status", "detail"]) if summary.messages else ""
+
+
+@outbox.command("send")
+@click.option("--smtp", "smtp_url", default=None, metavar="URL",
+              help="SMTP server: smtp://USER:PASSWORD@HOST:PORT, ?starttls=1 or smtps:// "
+                   "for TLS (docs/delivery.md); else $ARREARS_SMTP_URL. Never shown.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Try at most this many messages.")
+@format_option("text", "json")
+@pass_runtime
+def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: str) -> None:
+    """Deliver the queued messages; exit 1 if any failed, became uncertain, or had to be
+    put back in the queue (a temporary refusal, a server out of reach)."""
+    from arrears.core import outbox as outbox_
+
+    summary = outbox_.send(runtime.database(), runtime.pm,
+                           {"smtp": smtp_url} if smtp_url else {}, limit=limit)
+    if not (summary.messages or summary.no_sender or summary.not_attempted):
+        click.echo("outbox: no queued messages", err=True)
+    else:
+        click.echo(f"outbox: {summary.sent} sent, {summary.failed} failed, {summary.queued} "
+                   f"left queued to retry, {summary.uncertain} uncertain"
+                   + (f", {summary.not_attempted} not attempted" if summary.not_attempted
+                      else ""), err=True)
+    for channel, count in summary.no_sender.items():
+        click.echo(f"warning: no plugin delivers channel {channel!r}: {count} message"
+                   f"{'' if count == 1 else 's'} left queued", err=True)
+    if summary.uncertain:
+        click.echo("uncertain messages are never re-sent by themselves: check with the "
+                   "recipient, then `arrears outbox retry ID` if it did not arrive", err=True)
+    if fmt == "json":
+        emit(summary, fmt, str)
+    elif summary.messages:
+        click.echo(_send_text(summary))
+    if summary.failed or summary.uncertain or summary.queued:
+        sys.exit(1)
+
+
+@outbox.command("retry")
+@click.argument("message_id", metavar="ID", type=int)
+@format_option("text", "json")
+@pass_runtime
+def outbox_retry(runtime: Runtime, message_id: int, fmt: str) -> None:
+    """Put failed or uncertain message ID back in the queue for the next send."""
+    from arrears.core import outbox as outbox_
+
+    retried = outbox_.retry(runtime.database(), message_id)
+    click.echo(f"outbox message {retried.id} to {retried.to}: {retried.previous} -> queued",
+               err=True)
+    if fmt == "json":
+        emit(retried, fmt, str)
 
 
 # --- end records ---

@@ -87,6 +87,7 @@ class Context:
     simulate: bool = True
     batch: Any = None  # arrears.core.book.Batch during a run
     eligible: dict[str, list[Invoice]] = attrs.field(factory=dict)
+    writes: list[tuple[Any, dict[str, Any], list[dict[str, Any]]]] = attrs.field(factory=list)
 
     # --- reading --------------------------------------------------------------
 
@@ -147,22 +148,59 @@ class Context:
         return [c for c in customers if c.account in self.failures]
 
     # --- storing what an action makes (nothing when simulating) ----------------
+    #
+    # Writes are kept until the batch is written out (flush), so a customer
+    # whose decision fails leaves nothing behind (forget) and a batch is written
+    # with one statement per table.
 
-    def _insert(self, table: Any, **values: Any) -> int | None:
-        if self.simulate or self.connection is None:
-            return None
-        result = self.connection.execute(table.insert().values(**values))
-        return result.inserted_primary_key[0] if result.inserted_primary_key else None
+    def _insert(self, table: Any, lines: list[dict[str, Any]] | None = None,
+                **values: Any) -> None:
+        if not self.simulate:
+            self.writes.append((table, values, lines or []))
 
     def _invoice_id(self, number: str | None) -> int | None:
         return self.batch.invoice_ids.get(number) if self.batch and number else None
 
+    def mark(self) -> int:
+        """A point to :meth:`forget` back to (before deciding for a customer)."""
+        return len(self.writes)
+
+    def forget(self, mark: int) -> None:
+        """Drop what was stored since *mark*: the customer's decision failed."""
+        del self.writes[mark:]
+
+    def flush(self) -> None:
+        """Write everything stored, one statement per table (letters, then their lines)."""
+        if self.simulate or self.connection is None or not self.writes:
+            return
+        by_table: dict[Any, list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+        for table, values, lines in self.writes:
+            by_table.setdefault(table, []).append((values, lines))
+        for table, rows in by_table.items():
+            if not any(lines for _, lines in rows):
+                self.connection.execute(table.insert(), [values for values, _ in rows])
+                continue
+            ids = self.connection.execute(
+                table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                [values for values, _ in rows]).scalars().all()
+            children = [{**line, "letter_id": parent}
+                        for parent, (_, lines) in zip(ids, rows, strict=True) for line in lines]
+            if children:
+                self.connection.execute(schema.LetterInvoice.__table__.insert(), children)
+        self.writes.clear()
+
+    def message_queued(self, dedupe_key: str) -> bool:
+        """True when the outbox holds, or this batch stores, a message with *dedupe_key*."""
+        if self.batch is not None and dedupe_key in self.batch.queued:
+            return True
+        return any(values.get("dedupe_key") == dedupe_key for _, values, _ in self.writes)
+
     def create_activity(self, customer: Customer, *, invoice: str | None, hierarchy: str | None,
                         step: str | None, template: str | None, type: str, purpose: str,
                         details: str, agent: str | None, due_date: date,
-                        closed: bool = False) -> int | None:
+                        closed: bool = False) -> None:
         """Store a collection activity; *closed* for a record of contact already made."""
-        return self._insert(
+        self._insert(
             schema.Activity.__table__, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, template=template, type=type, purpose=purpose, details=details,
@@ -171,32 +209,29 @@ class Context:
 
     def post_letter(self, customer: Customer, *, sequence: str, code: str, position: int,
                     currency: str, lines: Sequence[tuple[Invoice, Decimal]], total: Decimal,
-                    fee: Decimal, hierarchy: str | None, step: str | None) -> int | None:
+                    fee: Decimal, hierarchy: str | None, step: str | None) -> None:
         """Store a posted letter listing *lines* (invoice, open amount on the letter)."""
-        letter_id = self._insert(
-            schema.Letter.__table__, customer_id=customer.id, run_id=self.run_id,
+        self._insert(
+            schema.Letter.__table__,
+            [{"invoice_id": invoice.id, "open_minor": money.to_minor(amount, invoice.currency)}
+             for invoice, amount in lines],
+            customer_id=customer.id, run_id=self.run_id,
             hierarchy=hierarchy, step=step, sequence=sequence, code=code, position=position,
             date=self.as_of, currency=currency, total_minor=money.to_minor(total, currency),
             fee_minor=money.to_minor(fee, currency))
-        if letter_id is not None and self.connection is not None and lines:
-            self.connection.execute(schema.LetterInvoice.__table__.insert(), [
-                {"letter_id": letter_id, "invoice_id": invoice.id,
-                 "open_minor": money.to_minor(amount, invoice.currency)}
-                for invoice, amount in lines])
-        return letter_id
 
     def queue_message(self, customer: Customer, *, channel: str, dedupe_key: str,
                       recipient: str, subject: str = "", body_html: str = "",
                       body_text: str = "", sender: str | None = None,
                       template: str | None = None, language: str | None = None,
                       invoice: str | None = None, hierarchy: str | None = None,
-                      step: str | None = None) -> int | None:
+                      step: str | None = None) -> None:
         """Put a message in the outbox, in the batch's transaction.
 
         *dedupe_key* is unique across the outbox: the same message can never be
         queued twice, whatever reruns happen.
         """
-        return self._insert(
+        self._insert(
             schema.OutboxMessage.__table__, dedupe_key=dedupe_key, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, channel=channel, template=template, language=language, sender=sender,

@@ -206,4 +206,27 @@ class Database:
         with self.engine.begin() as connection:
             before = self.current_revision(connection)
             command.upgrade(self._alembic_config(connection), "head")
+            ensure_database_id(connection)
         return before, self.head_revision()
+
+
+DATABASE_ID = "database_id"
+
+
+def ensure_database_id(connection: Connection) -> str:
+    """This database's random id (``meta`` key ``database_id``), made once if missing.
+
+    It goes into every Message-ID, so messages of two databases never share one.
+    """
+    import secrets
+
+    from arrears.core.schema import Meta
+
+    meta = Meta.__table__
+    found = connection.execute(
+        meta.select().with_only_columns(meta.c.value).where(meta.c.key == DATABASE_ID)).scalar()
+    if found is not None:
+        return str(found)
+    value = secrets.token_hex(8)
+    connection.execute(meta.insert().values(key=DATABASE_ID, value=value))
+    return value

@@ -9,7 +9,7 @@ so an installed plugin answers first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pluggy import HookimplMarker, HookspecMarker
@@ -22,9 +22,11 @@ if TYPE_CHECKING:
         Action,
         ActionType,
         Customer,
+        Delivery,
         Hierarchy,
         HistoryEntry,
         Invoice,
+        Message,
         Outcome,
         Pool,
         SetupOption,
@@ -50,6 +52,7 @@ __all__ = [
     "execute_action",
     "render_document",
     "record_history",
+    "deliver_messages",
 ]
 
 # --- declaring what a plugin adds (called once per command, before the setup is read)
@@ -208,14 +211,18 @@ def execute_action(
 
 @hookspec(firstresult=True)
 def render_document(document: Any, fmt: str, context: Context) -> bytes | str | None:
-    """Render a document (an email body, a collection letter) to *fmt*.
+    """Render a document to *fmt*; ``arrears letters export`` calls it per letter.
 
-    Stops at first non-None result. ``arrears.plugins`` renders HTML with
-    Jinja2's sandbox with ``trylast=True``.
+    Stops at first non-None result. ``arrears.plugins.documents`` renders a
+    :class:`~arrears.core.domain.LetterDocument` to HTML (Jinja2's sandbox,
+    the built-in template or the letter code's own) and to PDF (WeasyPrint),
+    with ``trylast=True``, so an installed plugin may render letters its own way.
 
-    :param document: what to render (a letter, a message).
-    :param fmt: ``"html"``, ``"text"``, ``"pdf"`` or a plugin's format.
-    :returns: the rendered text or bytes, or None if this plugin cannot.
+    :param document: what to render, such as a ``LetterDocument`` (the posted
+        letter, its customer, the company and the letter code).
+    :param fmt: ``"html"``, ``"pdf"`` or a format a plugin adds.
+    :returns: the rendered text (html) or bytes (pdf), or None if this plugin
+        cannot render *document* to *fmt*.
     """
 
 
@@ -228,4 +235,40 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     another plugin may mirror them elsewhere (a log, an audit system).
 
     :returns: nothing.
+    """
+
+
+# --- delivery: the outbox sender (``arrears outbox send``) ------------------------
+
+
+@hookspec(firstresult=True)
+def deliver_messages(
+    channel: str,
+    messages: Iterator[Message],
+    report: Callable[[Message, Delivery], None],
+    settings: Mapping[str, str],
+) -> bool | None:
+    """Deliver the queued messages of *channel*, reporting each attempt.
+
+    Stops at first non-None result: answer only for a channel you deliver.
+    Called by ``arrears outbox send`` once per channel that has queued
+    messages. ``arrears.plugins.smtp`` delivers ``email`` over SMTP with
+    ``trylast=True``. Each message the iterator yields has just been claimed
+    (marked ``uncertain`` in its own committed transaction), so two senders
+    never get the same one; call *report* right after each attempt, which
+    commits the outcome at once. A message claimed and never reported stays
+    ``uncertain``. To stop early (the server is unreachable), report the
+    message in hand as ``retry`` and stop iterating: the rest stay queued.
+    Never put a secret (a password) in a report's detail or an exception.
+
+    :param channel: the outbox channel (``"email"``, or a plugin's own).
+    :param messages: the queued messages of *channel*, oldest first, each
+        :class:`~arrears.core.domain.Message` claimed as it is yielded.
+    :param report: call it with the message and a
+        :class:`~arrears.core.domain.Delivery`: ``sent``, ``retry``
+        (back to the queue), ``failed`` (for good) or ``uncertain``.
+    :param settings: the sender's options from the command line, such as
+        ``smtp`` (the ``--smtp`` URL; unset when not given).
+    :returns: True when this plugin delivers *channel* (having consumed
+        the messages it could), None to let the next implementation decide.
     """

@@ -214,24 +214,20 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
                  only: str | None = None) -> list[Decision]:
     """Decide for the batch in *context*; failed customers end up in ``context.failures``."""
     customers = context.batch.customers
-    connection = context.connection
-    placed = assignment.assign_batch(pm, context.setup, connection, customers, context)
+    placed = assignment.assign_batch(pm, context.setup, context.connection, customers, context)
     decisions = []
     for customer in customers:
         if customer.account in context.failures or customer.account not in placed:
             continue
         if only is not None and placed[customer.account].hierarchy != only:
             continue
-        savepoint = None if context.simulate else connection.begin_nested()
+        mark = context.mark()
         try:
             decision = decide(pm, customer, placed[customer.account], context)
         except ArrearsError as error:
-            if savepoint is not None:
-                savepoint.rollback()
+            context.forget(mark)
             context.failures[customer.account] = str(error)
             continue
-        if savepoint is not None:
-            savepoint.commit()
         decisions.append(decision)
     return decisions
 
@@ -241,8 +237,9 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
                progress: Callable[[int], None] | None = None) -> None:
     """Call *work* with a context for each batch of the customers matching *where*.
 
-    Each batch is read set-wise and, unless *simulate*, committed as one
-    transaction when *work* returns; if *work* raises, the batch rolls back.
+    Each batch is read set-wise and, unless *simulate*, what *work* stored
+    through the context is written out and committed as one transaction when
+    *work* returns; if *work* raises, the batch rolls back.
     """
     with db.read() as reader:
         rates = Rates.load(reader, setup.parameters.accounting_currency)
@@ -251,9 +248,11 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
         with (db.read() if simulate else db.begin()) as connection:
             batch = book.load_batch(connection,
                                     book.customers_between(connection, first, last, where), as_of)
-            work(Context(as_of=as_of, setup=setup, rates=rates,
-                         open_amounts=batch.open_amounts(), connection=connection,
-                         run_id=run_id, simulate=simulate, batch=batch))
+            context = Context(as_of=as_of, setup=setup, rates=rates,
+                              open_amounts=batch.open_amounts(), connection=connection,
+                              run_id=run_id, simulate=simulate, batch=batch)
+            work(context)
+            context.flush()
         if progress is not None:
             progress(len(batch.customers))
 

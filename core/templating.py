@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -25,6 +25,15 @@ def check(source: str, *, html: bool = False) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str, html: bool) -> Template:
+    return environment(html=html).from_string(source)
+
+
 def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
-    """Render *source* with *values*; raises jinja2.TemplateError."""
-    return environment(html=html).from_string(source).render(values)
+    """Render *source* with *values*; raises jinja2.TemplateError.
+
+    Each template is compiled once per process: a run renders the same few
+    templates for thousands of customers.
+    """
+    return _compiled(source, html).render(values)

@@ -88,19 +88,14 @@ def __getattr__(name: str) -> Any:
         from arrears.core.context import Context
 
         class RecordingContext(Context):
-            """A Context that keeps what actions store (``rows("letter")``) instead of
-            writing to a database: for unit tests of ``execute_action``."""
-
-            def _insert(self, table: Any, **values: Any) -> int | None:
-                if self.simulate:
-                    return None
-                stored = self.__dict__.setdefault("stored", [])
-                stored.append((table.name, values))
-                return len(stored)
+            """A Context whose stored rows (``rows("letter")``) can be read back
+            instead of being written to a database: for unit tests of
+            ``execute_action``."""
 
             def rows(self, table: str) -> list[dict[str, Any]]:
-                return [values for name, values in self.__dict__.get("stored", [])
-                        if name == table]
+                if table == "letter_invoice":
+                    return [line for _, _, lines in self.writes for line in lines]
+                return [values for stored, values, _ in self.writes if stored.name == table]
 
         globals()["RecordingContext"] = RecordingContext
         return RecordingContext

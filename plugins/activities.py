@@ -84,7 +84,7 @@ def rendering_problem(error: Exception) -> str:
 
 def record_contact(context: Context, customer: Customer, *, kind: str, purpose: str,
                    details: str = "", invoice: str | None, hierarchy: str | None,
-                   step: str | None, template: str | None) -> int | None:
+                   step: str | None, template: str | None) -> None:
     """Record a contact already made (an email sent, a letter posted) as a closed activity.
 
     Does nothing unless ``parameters.activities_for_automations`` is on
@@ -92,8 +92,8 @@ def record_contact(context: Context, customer: Customer, *, kind: str, purpose: 
     assigned to the customer's collections agent, due and closed on the run date.
     """
     if not context.setup.parameters.activities_for_automations:
-        return None
-    return context.create_activity(
+        return
+    context.create_activity(
         customer, invoice=invoice, hierarchy=hierarchy, step=step, template=template,
         type=kind, purpose=purpose, details=details, agent=customer.collections_agent,
         due_date=context.as_of, closed=True)

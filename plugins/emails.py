@@ -4,8 +4,10 @@ The message is rendered in the customer's language when the template has a
 body for it, else in the template's default language: the subject as plain
 text on one line (line breaks from the data become spaces, so nothing reaches
 a mail header unescaped), the HTML body with autoescaping, the text body
-without. It goes to the outbox under a key made of hierarchy, step and
-invoice, so it is queued once whatever reruns happen.
+without. A template without a text body gets one derived from the rendered
+HTML (with inscriptis), so every message has both parts. It goes to the
+outbox under a key made of hierarchy, step and invoice, so it is queued once
+whatever reruns happen.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from email.utils import formataddr
 
 import attrs
 
-from arrears.core import hookimpl, records, templating
+from arrears.core import hookimpl, templating
 from arrears.core.context import Context
 from arrears.core.domain import (
     Action,
@@ -124,6 +126,13 @@ def recipient_address(customer: Customer, step: Step, context: Context) -> tuple
     return None, f'recipient "{step.recipient}" is not one of {", ".join(RECIPIENTS)}'
 
 
+def plain_text(html: str) -> str:
+    """The text of *html* as a reader sees it (paragraphs, lists), for the plain part."""
+    from inscriptis import get_text  # loads lxml: only when a message is rendered
+
+    return get_text(html).strip() if html.strip() else ""
+
+
 def _is_address(address: str) -> bool:
     return "@" in address and not any(c in address for c in "\r\n<>,;\"") and \
         one_line(address) == address
@@ -144,7 +153,7 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
         return Outcome(False, f'"{one_line(address)}" is not an email address',
                        document=template.id)
     dedupe_key = f"email:{hierarchy.id}:{step.description}:{invoice.number}"
-    if records.message_queued(context, dedupe_key):
+    if context.message_queued(dedupe_key):
         return Outcome(True, f"email {template.id} to {address} was already in the outbox",
                        recipient=address, document=template.id)
 
@@ -163,9 +172,10 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
             return Outcome(False, f'{SECTION} "{template.id}": body.{language}.{part}: '
                            f"{rendering_problem(error)}", document=template.id)
     subject = one_line(rendered["subject"])
+    text = rendered["text"] if body.text else plain_text(rendered["html"])
     context.queue_message(
         customer, channel="email", dedupe_key=dedupe_key, recipient=address, subject=subject,
-        body_html=rendered["html"], body_text=rendered["text"],
+        body_html=rendered["html"], body_text=text,
         sender=formataddr((one_line(template.sender_name), template.sender_email)),
         template=template.id, language=language, invoice=invoice.number,
         hierarchy=hierarchy.id, step=step.description)

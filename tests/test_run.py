@@ -319,3 +319,20 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
                                                                        "First notice")
     assert one_customer("history", "--hierarchy", "KEYACC", "--format", "json").json() == {
         "entries": []}
+
+
+def test_an_email_already_in_the_outbox_is_never_queued_twice(arrears_cli, tmp_path,
+                                                              setup_loader, arrears_db_url):
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(arrears_cli, tmp_path, "contacts",
+                "customer,email,purpose\nC1,ap@f.example,billing\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
+    setup_loader(pre_dunning=True)
+    assert [a["step"] for a in run(arrears_cli, "2025-01-12")["actions"]] == ["Pre-dunning"]
+    # Lose the record of the step having run: the outbox still knows the message.
+    with create_engine(arrears_db_url).begin() as connection:
+        connection.execute(text("DELETE FROM step_run"))
+    assert [a["step"] for a in run(arrears_cli, "2025-01-13")["actions"]] == ["Pre-dunning"]
+    assert query(arrears_db_url, "SELECT count(*) FROM outbox") == [(1,)]
