@@ -58,7 +58,7 @@ class Runtime:
             self._db.dispose()
 
 
-def _as_of(setup_: Setup, as_of: datetime | None) -> date:
+def as_of_date(setup_: Setup, as_of: datetime | None) -> date:
     return as_of.date() if as_of else clock.today(setup_.parameters.timezone)
 
 
@@ -262,7 +262,7 @@ def preview_customer(runtime: Runtime, customer: str, as_of: datetime | None, fm
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         answer = assignment.preview_customer(runtime.pm, setup_, connection, customer,
-                                             _as_of(setup_, as_of))
+                                             as_of_date(setup_, as_of))
     emit(answer, fmt, lambda a: f"{a.customer}: {a.hierarchy or '(none)'} ({a.reason})")
 
 
@@ -277,7 +277,7 @@ def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         answers = list(assignment.preview_hierarchy(runtime.pm, setup_, connection, hierarchy,
-                                                    _as_of(setup_, as_of)))
+                                                    as_of_date(setup_, as_of)))
     customers = [a for a in answers if not isinstance(a, str)]
     for failure in (a for a in answers if isinstance(a, str)):
         click.echo(f"warning: {failure}", err=True)
@@ -320,8 +320,8 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, fmt: str) -> No
     with db.read() as connection:
         setup_ = runtime.setup(connection)
         total = run_.count_customers(connection)
-    day = _as_of(setup_, as_of)
-    with _progress(total, "customers") as advance:
+    day = as_of_date(setup_, as_of)
+    with progress(total, "customers") as advance:
         result = run_.daily_run(
             db, runtime.pm, setup_, day, wait=not no_wait, progress=advance,
             waiting=lambda: click.echo("waiting for another arrears run to finish…", err=True))
@@ -334,7 +334,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, fmt: str) -> No
 
 
 @contextlib.contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
+def progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty() or total == 0:
         yield None
@@ -353,7 +353,7 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, fm
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-    result = run_.simulate(db, runtime.pm, setup_, _as_of(setup_, as_of), hierarchy=hierarchy)
+    result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
     emit({"date": result.date, "actions": result.actions, "skipped": result.skipped,
@@ -370,7 +370,7 @@ def explain(runtime: Runtime, customer: str, as_of: datetime | None, fmt: str) -
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-    decision = run_.explain(db, runtime.pm, setup_, customer, _as_of(setup_, as_of))
+    decision = run_.explain(db, runtime.pm, setup_, customer, as_of_date(setup_, as_of))
     emit(trail.trail(decision, setup_), fmt, trail.as_text)
 
 
@@ -445,7 +445,7 @@ def activity_close(runtime: Runtime, activity_id: int, on: datetime | None, fmt:
     """Close activity ID (closing a closed one changes nothing)."""
     with runtime.database().begin() as connection:
         stored = setupfile.stored(connection, runtime.registry)
-        day = on.date() if on else _as_of(stored, None) if stored else date.today()
+        day = on.date() if on else as_of_date(stored, None) if stored else date.today()
         row, changed = records.close_activity(connection, activity_id, day)
     click.echo(f"activity {row.id} ({row.customer}, {row.type}): closed on {row.closed}"
                if changed else f"activity {row.id} was already closed on {row.closed}",
@@ -475,37 +475,6 @@ def letters(ctx: click.Context, customer: str | None, fmt: str) -> None:
     emit({"letters": found}, fmt, lambda _: _letters_table(found))
 
 
-def _letter_run_text(result: records.LetterRun) -> str:
-    lines = [f"letter run {result.run}, {result.date}: {result.status}, "
-             f"{len(result.letters)} letters posted, {len(result.waiting)} customers waiting, "
-             f"{len(result.errors)} customers failed"]
-    if result.letters:
-        lines.append(output.table(
-            [(e.customer, e.code, ", ".join(e.invoices), f"{e.total} {e.currency}",
-              f"{e.fee} {e.currency}") for e in result.letters],
-            ["customer", "code", "invoices", "total", "fee"]))
-    lines += [f"failed: {note.customer}: {note.reason}" for note in result.errors]
-    return "\n".join(lines)
-
-
-@letters.command("create")
-@as_of_option
-@format_option("text", "json")
-@pass_runtime
-def letters_create(runtime: Runtime, as_of: datetime | None, fmt: str) -> None:
-    """The standalone letter run: the next letter of every customer with overdue invoices."""
-    db = runtime.database()
-    with db.read() as connection:
-        setup_ = runtime.setup(connection)
-        total = run_.count_customers(connection)
-    with _progress(total, "customers") as advance:
-        result = records.create_letters(db, runtime.pm, setup_, _as_of(setup_, as_of),
-                                        progress=advance)
-    emit(result, fmt, _letter_run_text)
-    if result.status == "errors":
-        sys.exit(1)
-
-
 @letters.command("export")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--customer", default=None, help="Only this customer's letters.")
@@ -524,7 +493,7 @@ def letters_export(runtime: Runtime, directory: Path, customer: str | None, as_:
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         found = documents.letter_documents(connection, setup_, customer=customer)
-    with _progress(len(found), "letters") as advance:
+    with progress(len(found), "letters") as advance:
         result = documents.export_letters(runtime.pm, setup_, found, directory, fmt=as_,
                                           jobs=jobs, progress=advance)
     emit(result, fmt, documents.summary)

@@ -77,12 +77,18 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            try:
+                engine = create_engine(self.url, **({} if self.is_sqlite else
+                                                    {"pool_pre_ping": True}))
+            except ModuleNotFoundError as missing:
+                extra = " (pip install 'arrears[postgresql]')" if \
+                    self.url.get_backend_name() == "postgresql" else ""
+                raise BadInput(f"--db: {self.display_url} needs the Python package "
+                               f"{missing.name}, which is not installed{extra}") from None
             if self.is_sqlite:
-                self._engine = create_engine(self.url)
-                event.listen(self._engine, "connect", _sqlite_pragmas)
-                event.listen(self._engine, "begin", _sqlite_begin)
-            else:
-                self._engine = create_engine(self.url, pool_pre_ping=True)
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin)
+            self._engine = engine
         return self._engine
 
     def dispose(self) -> None:

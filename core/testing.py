@@ -72,6 +72,7 @@ class Cli:
         from arrears.core.cli import Runtime, cli
 
         argv = [str(a) for a in args]
+        self.pm.hook.register_commands(cli=cli)  # as main() does
         runner = CliRunner()
         result = runner.invoke(cli, ["--db", self.db_url, *argv], obj=Runtime(self.pm),
                                input=input, env=env, catch_exceptions=True)

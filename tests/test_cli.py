@@ -55,3 +55,11 @@ def test_a_folder_that_does_not_exist_is_bad_usage(tmp_path):
 def test_misuse_exits_2_with_usage(tmp_path):
     result = arrears("import", "widgets", "x.csv", cwd=tmp_path)
     assert result.returncode == 2 and "'widgets' is not one of 'customers'" in result.stderr
+
+
+def test_a_database_driver_that_is_not_installed_is_named(tmp_path):
+    result = arrears("--db", "postgresql+pg8000://u:p4ss@127.0.0.1/x", "setup", "show",
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert "needs the Python package pg8000, which is not installed" in result.stderr
+    assert "p4ss" not in result.stderr and "Traceback" not in result.stderr

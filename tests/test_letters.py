@@ -14,12 +14,12 @@ import pytest
 import tomli_w
 from sqlalchemy import create_engine, text
 
-from arrears.core import records
 from arrears.core.book import Batch
 from arrears.core.context import Rates
 from arrears.core.domain import Action, Customer, Invoice, LetterSequence, PostedLetter
 from arrears.core.errors import MissingRate
 from arrears.core.testing import RecordingContext
+from arrears.plugins import letters
 
 DUE = date(2025, 1, 15)
 
@@ -76,7 +76,7 @@ def test_the_faq_sequence_day_by_day(arrears_pm, setup):
     codes = [c.code for c in setup.letter_sequences[0].letters]
     day = jan(10)
     while day <= feb(13):
-        outcome = records.post_next_letter(customer(), inv, context(setup, day, [inv],
+        outcome = letters.post_next_letter(customer(), inv, context(setup, day, [inv],
                                                                     letters=posted),
                                            hierarchy=None, step=None)
         if outcome.done:
@@ -346,7 +346,7 @@ def test_a_missing_rate_fails_that_customer_only(book, tmp_path):
         "E-1,E1,2024-12-16,2025-01-15,90.00,USD\n")).assert_success()
     result = create(book, "2025-01-16", code=1)
     assert result["status"] == "errors"
-    assert result["errors"] == [{"customer": "E1",
+    assert result["errors"] == [{"customer": "E1", "step": None,
                                  "reason": "no exchange rate for EUR on or before 2025-01-16"}]
     assert [e["customer"] for e in result["letters"]] == ["C1"]
 
