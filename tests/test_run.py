@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import tomli_w
@@ -336,3 +338,17 @@ def test_an_email_already_in_the_outbox_is_never_queued_twice(arrears_cli, tmp_p
         connection.execute(text("DELETE FROM step_run"))
     assert [a["step"] for a in run(arrears_cli, "2025-01-13")["actions"]] == ["Pre-dunning"]
     assert query(arrears_db_url, "SELECT count(*) FROM outbox") == [(1,)]
+
+
+def test_today_is_the_date_in_the_setup_s_timezone(one_customer, setup_loader):
+    # UTC-12 and UTC+14 are 26 hours apart: their dates differ at every moment.
+    dates = {}
+    for zone in ("Etc/GMT+12", "Etc/GMT-14"):
+        def set_zone(d, zone=zone):
+            d["parameters"]["timezone"] = zone
+
+        setup_loader(set_zone)
+        result = one_customer("simulate", "--format", "json").assert_success().json()
+        dates[zone] = result["date"]
+        assert result["date"] == datetime.now(ZoneInfo(zone)).date().isoformat()
+    assert dates["Etc/GMT+12"] < dates["Etc/GMT-14"]
