@@ -2,7 +2,8 @@
 
 Fixtures:
 
-- ``arrears_db_url``: the URL of a fresh, migrated SQLite database in ``tmp_path``.
+- ``arrears_db_url``: the URL of a fresh, migrated database: SQLite in
+  ``tmp_path``, or PostgreSQL when ``ARREARS_TEST_PG_URL`` names a server.
 - ``arrears_cli``: run ``arrears`` commands in-process against that database;
   returns a :class:`Result` with ``.json()`` and ``.assert_exit(code)``.
 - ``arrears_plugin``: register loose ``@hookimpl`` functions as a throwaway
@@ -111,16 +112,43 @@ def arrears_pm() -> Any:
     return get_plugin_manager()
 
 
-@pytest.fixture
-def arrears_db_url(tmp_path: Path) -> str:
-    """A migrated SQLite database file in ``tmp_path``."""
+def _migrated(url: str) -> str:
     from arrears.core.db import Database
 
-    url = f"sqlite:///{tmp_path / 'arrears.db'}"
     db = Database(url)
     db.upgrade()
     db.dispose()
     return url
+
+
+@pytest.fixture
+def arrears_db_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated database: a SQLite file in ``tmp_path``, or with
+    ``ARREARS_TEST_PG_URL=postgresql://USER:PASSWORD@HOST/DB`` (a role that may
+    create databases) a fresh PostgreSQL database, dropped afterwards."""
+    import os
+
+    server = os.environ.get("ARREARS_TEST_PG_URL")
+    if not server:
+        yield _migrated(f"sqlite:///{tmp_path / 'arrears.db'}")
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from arrears.core.db import parse_url
+
+    name = f"arrears_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(parse_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield _migrated(parse_url(server).set(database=name)
+                        .render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture

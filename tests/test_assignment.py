@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -128,14 +127,8 @@ def test_assign_refuses_unknown_customers_and_hierarchies(book):
     assert 'no hierarchy "GOLD"' in book("preview", "hierarchy", "GOLD").assert_exit(2).stderr
 
 
-def test_previews_write_nothing(book, arrears_db_url):
-    path = arrears_db_url.removeprefix("sqlite:///")
-
-    def dump() -> list[str]:
-        with sqlite3.connect(path) as connection:
-            return list(connection.iterdump())
-
-    before = dump()
+def test_previews_write_nothing(book, snapshot):
+    before = snapshot()
     preview(book, "C1")
     members(book, "STD")
-    assert dump() == before
+    assert snapshot() == before

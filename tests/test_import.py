@@ -1,20 +1,18 @@
 """``arrears import KIND FILE`` through the real CLI on a real SQLite file (docs/csv.md).
 
-With ``ARREARS_TEST_POSTGRES=postgresql://USER@HOST/DB`` (a user that may create
-databases), each test runs on a fresh PostgreSQL database instead.
+With ``ARREARS_TEST_PG_URL`` set, each test runs on a fresh PostgreSQL database
+instead (the ``arrears_db_url`` fixture of ``arrears.core.testing``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, select
 
 from arrears.core import imports, money, schema
 from arrears.core.db import Database, parse_url
@@ -34,33 +32,6 @@ INV-1,C1,2025-01-01,2025-01-31,100.00,EUR
 INV-2,C2,2025-01-05,2025-02-04,2.675,BHD
 INV-3,C3,2025-01-10,2025-02-09,15000,JPY
 """
-
-
-@pytest.fixture
-def arrears_db_url(tmp_path: Path) -> Iterator[str]:
-    """A migrated database: a SQLite file, or a fresh PostgreSQL database (see above)."""
-    server = os.environ.get("ARREARS_TEST_POSTGRES")
-    if not server:
-        url = f"sqlite:///{tmp_path / 'arrears.db'}"
-        migrate(url)
-        yield url
-        return
-    name = f"arrears_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(parse_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = parse_url(server).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
-
-
-def migrate(url: str) -> None:
-    db = Database(url)
-    db.upgrade()
-    db.dispose()
 
 
 @pytest.fixture
@@ -516,7 +487,7 @@ def test_fast_and_core_writes_store_the_same(tmp_path, arrears_pm, monkeypatch):
     for fast in (True, False):
         monkeypatch.setattr(imports, "FAST_WRITES", fast)
         url = f"sqlite:///{tmp_path / f'fast-{fast}.db'}"
-        migrate(url)
+        Database(url).upgrade()
         cli = Cli(url, arrears_pm)
         for name, content in files.items():
             path = tmp_path / f"{name}.csv"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
+
+from arrears.core import schema
 
 
 @pytest.fixture
@@ -14,9 +18,10 @@ def book(arrears_cli, data):
 
 
 def invoice(url: str, number: str) -> tuple:
+    table = schema.Invoice.__table__
     with create_engine(url).connect() as connection:
-        return connection.execute(text(
-            "SELECT status, promised_date FROM invoice WHERE number = :n"), {"n": number}).one()
+        return tuple(connection.execute(select(table.c.status, table.c.promised_date)
+                                        .where(table.c.number == number)).one())
 
 
 def history(url: str) -> list[tuple]:
@@ -32,7 +37,7 @@ def test_status_changes_are_stored_and_recorded(book, arrears_db_url):
                   "--format", "json").assert_success()
     assert result.json() == {"invoice": "INV-1", "previous": "disputed", "status": "promised",
                              "promised_date": "2025-02-01"}
-    assert invoice(arrears_db_url, "INV-1") == ("promised", "2025-02-01")
+    assert invoice(arrears_db_url, "INV-1") == ("promised", date(2025, 2, 1))
     book("invoice", "status", "INV-1", "resolved").assert_success()
     assert invoice(arrears_db_url, "INV-1") == ("resolved", None)
     assert [kind for kind, _ in history(arrears_db_url)] == ["status"] * 3
