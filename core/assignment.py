@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 
 import pluggy
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, true
 
 from arrears.core import book, schema
 from arrears.core.clock import utcnow
@@ -92,10 +92,12 @@ def assign_batch(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
 
 
 def _context(connection: Connection, setup: Setup, as_of: date,
-             customers: Sequence[Customer]) -> Context:
+             customers: Sequence[Customer], rates: Rates | None = None) -> Context:
+    """The context a run would decide these customers in (same batch loader)."""
+    batch = book.load_batch(connection, customers, as_of)
     return Context(as_of=as_of, setup=setup,
-                   rates=Rates.load(connection, setup.parameters.accounting_currency),
-                   open_amounts=book.open_amounts(connection, customers))
+                   rates=rates or Rates.load(connection, setup.parameters.accounting_currency),
+                   open_amounts=batch.open_amounts(), connection=connection, batch=batch)
 
 
 def preview_customer(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
@@ -114,9 +116,10 @@ def preview_hierarchy(pm: pluggy.PluginManager, setup: Setup, connection: Connec
     """The customers *hierarchy_id* gets on *as_of*, streamed; a str is a failure message."""
     _hierarchy(setup, hierarchy_id)
     rates = Rates.load(connection, setup.parameters.accounting_currency)
-    for customers in book.iter_customers(connection):
-        context = Context(as_of=as_of, setup=setup, rates=rates,
-                          open_amounts=book.open_amounts(connection, customers))
+    everyone = true()
+    for first, last in book.batch_bounds(connection, everyone):
+        customers = book.customers_between(connection, first, last, everyone)
+        context = _context(connection, setup, as_of, customers, rates)
         for assignment in assign_batch(pm, setup, connection, customers, context).values():
             if assignment.hierarchy == hierarchy_id:
                 yield assignment

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, select
 
 from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, PostedLetter, StepRun
@@ -32,19 +31,6 @@ def customer_from_row(row: Any) -> Customer:
         address=row.address,
         id=row.id,
     )
-
-
-def iter_customers(connection: Connection, batch: int = BATCH) -> Iterator[list[Customer]]:
-    """Every customer, in batches ordered by id (keyset pagination: memory stays flat)."""
-    last = 0
-    while True:
-        rows = connection.execute(
-            select(customers).where(customers.c.id > last).order_by(customers.c.id).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield [customer_from_row(row) for row in rows]
-        last = rows[-1].id
 
 
 def with_open_invoices() -> ColumnElement[bool]:
@@ -75,21 +61,6 @@ def find_customer(connection: Connection, account: str) -> Customer:
     if row is None:
         raise BadInput(f'CUSTOMER: no customer "{account}"')
     return customer_from_row(row)
-
-
-def open_amounts(connection: Connection,
-                 batch: Sequence[Customer]) -> dict[str, dict[str, Decimal]]:
-    """Open amounts of *batch*'s customers by currency: ``{account: {currency: amount}}``."""
-    by_id = {c.id: c.account for c in batch}
-    query = (
-        select(invoices.c.customer_id, invoices.c.currency, func.sum(invoices.c.open_minor))
-        .where(invoices.c.customer_id.in_(by_id), invoices.c.open_minor > 0)
-        .group_by(invoices.c.customer_id, invoices.c.currency)
-    )
-    amounts: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for customer_id, currency, total in connection.execute(query):
-        amounts[by_id[customer_id]][currency] = money.from_minor(int(total), currency)
-    return amounts
 
 
 # --- one batch of the daily run ------------------------------------------------------

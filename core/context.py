@@ -5,7 +5,7 @@ book, and the one way to store what an action makes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -143,9 +143,6 @@ class Context:
     def fail(self, customer: Customer, reason: str) -> None:
         """Give up on *customer* for this command, with *reason*."""
         self.failures.setdefault(customer.account, reason)
-
-    def failed(self, customers: Iterable[Customer]) -> list[Customer]:
-        return [c for c in customers if c.account in self.failures]
 
     # --- storing what an action makes (nothing when simulating) ----------------
     #

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.orm import Session
 
 from arrears.core.errors import ArrearsError, BadInput, SchemaBehind
 
@@ -112,9 +111,6 @@ class Database:
                 yield connection
             finally:
                 connection.rollback()
-
-    def session(self) -> Session:
-        return Session(self.engine)
 
     @contextlib.contextmanager
     def run_lock(self, *, wait: bool = True,

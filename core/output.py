@@ -8,7 +8,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import cattrs
 
 converter = cattrs.Converter()
@@ -40,7 +39,3 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
               for r in cells]
     return "\n".join(lines)
 
-
-def fields(instance: Any) -> dict[str, Any]:
-    """An attrs instance's fields, for building human output."""
-    return attrs.asdict(instance, recurse=False)

@@ -76,6 +76,7 @@ class Decision:
 
     customer: Customer
     assignment: Assignment
+    as_of: date
     excluded: str | None = None
     invoices: list[InvoiceVerdict] = attrs.Factory(list)
     leading: Invoice | None = None
@@ -108,7 +109,7 @@ class RunResult:
 def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
            context: Context) -> Decision:
     """Decide and act for one customer; writes only through *context*."""
-    decision = Decision(customer, placed)
+    decision = Decision(customer, placed, context.as_of)
     hierarchy = context.setup.hierarchy(placed.hierarchy) if placed.hierarchy else None
     if hierarchy is None:
         return decision
@@ -389,6 +390,6 @@ def explain(db: Any, pm: pluggy.PluginManager, setup: Setup, account: str,
                           simulate=True, batch=batch)
         decisions = decide_batch(pm, context)
     if account in context.failures:
-        return Decision(customer, Assignment(account, None, "error"),
+        return Decision(customer, Assignment(account, None, "error"), as_of,
                         error=context.failures[account])
     return decisions[0]

@@ -50,7 +50,6 @@ def trail(decision: Decision, setup: Setup) -> Trail:
     hierarchy = setup.hierarchy(placed.hierarchy) if placed.hierarchy else None
     outcomes = {a.step: o for a, o in decision.outcomes}
     lines: list[StepLine] = []
-    as_of = decision.history[0].date if decision.history else None
     for step in hierarchy.steps if hierarchy else ():
         status, reason = _status(decision, step, outcomes)
         lines.append(StepLine(step.description, step.action, step.when, step.days, step.offset,
@@ -59,7 +58,7 @@ def trail(decision: Decision, setup: Setup) -> Trail:
     for _, outcome in decision.outcomes:
         details.update(outcome.details)
     return Trail(
-        customer=decision.customer.account, date=as_of or date.today(),
+        customer=decision.customer.account, date=decision.as_of,
         hierarchy=placed.hierarchy, assignment=placed.reason, excluded=decision.excluded,
         error=decision.error, invoices=decision.invoices,
         leading=decision.leading.number if decision.leading else None,
@@ -72,7 +71,7 @@ def _status(decision: Decision, step: Any, outcomes: dict[str, Any]) -> tuple[st
         outcome = outcomes[step.description]
         return ("runs", outcome.reason) if outcome.done else ("not possible", outcome.reason)
     if step.pre_dunning:
-        return "no invoice in its window", ""
+        return "nothing to do today", "no eligible invoice in its window that has not had it"
     if decision.leading is None:
         return "no leading invoice", ""
     ran = {r.step: r.date for r in decision.done}

@@ -45,7 +45,7 @@ def test_the_trail_names_invoices_leading_invoice_and_every_step(book):
     assert (trail["leading"], trail["days_past_due"]) == ("INV-1", 7)
     steps = {s["step"]: (s["offset"], s["status"]) for s in trail["steps"]}
     assert steps == {
-        "Pre-dunning": (-5, "no invoice in its window"),
+        "Pre-dunning": (-5, "nothing to do today"),
         "First notice": (1, "ran"),
         "Second notice": (7, "runs"),
         "Final notice": (14, "not due"),
@@ -90,3 +90,9 @@ def test_text_output_for_a_person(book):
 
 def test_explain_refuses_an_unknown_customer(book):
     assert 'no customer "C404"' in book("explain", "C404").assert_exit(2).stderr
+
+
+def test_the_trail_is_dated_as_asked_even_when_nothing_is_due(book):
+    trail = explain(book, "C1", "2025-01-02")
+    assert trail["date"] == "2025-01-02"
+    assert trail["actions"] == [] and trail["leading"] == "INV-1"

@@ -350,3 +350,35 @@ def test_today_is_the_date_in_the_setup_s_timezone(one_customer, setup_loader):
         dates[zone] = result["date"]
         assert result["date"] == datetime.now(ZoneInfo(zone)).date().isoformat()
     assert dates["Etc/GMT+12"] < dates["Etc/GMT-14"]
+
+
+def only_steps(*descriptions: str, quiet_days: int = 0, **parameters: Any):
+    """A setup change: STD keeps only the named steps; parameters set as given."""
+    def change(d):
+        std = d["hierarchy"][0]
+        std["step"] = [s for s in std["step"] if s["description"] in descriptions]
+        std["quiet_days"] = quiet_days
+        d["parameters"].update(parameters)
+    return change
+
+
+@pytest.mark.parametrize("exclude_after_last_step", [False, True])
+def test_exclude_invoice_after_last_step(one_customer, setup_loader, exclude_after_last_step):
+    setup_loader(only_steps("First notice", exclude_after_last_step=exclude_after_last_step))
+    assert [a["invoice"] for a in run(one_customer, "2025-01-16")["actions"]] == ["INV-1"]
+    later = run(one_customer, "2025-01-22")["actions"]
+    if not exclude_after_last_step:
+        assert later == []  # INV-1 still leads and its only step ran
+        return
+    # INV-1's last step ran: INV-2 leads; INV-1 stays open and is still listed.
+    assert [(a["invoice"], a["document"]) for a in later] == [("INV-2", "LETTER2")]
+    letter = one_customer("letters", "--format", "json").json()["letters"][-1]
+    assert [i["number"] for i in letter["invoices"]] == ["INV-1", "INV-2"]
+
+
+def test_standalone_letters_are_not_contacts_for_quiet_days(one_customer, setup_loader):
+    setup_loader(only_steps("Create activity", quiet_days=10))
+    one_customer("letters", "create", "--as-of", "2025-01-30").assert_success()
+    # The activity (15 days after January 15) is not held by the letter of the day before.
+    result = run(one_customer, "2025-01-31")
+    assert [(a["invoice"], a["action"]) for a in result["actions"]] == [("INV-1", "activity")]
