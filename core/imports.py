@@ -10,7 +10,6 @@ is written, so a bad file changes nothing. docs/csv.md is the user's reference.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gc
 import heapq
@@ -25,7 +24,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Column, Connection, Table, and_, bindparam, func, select
 
-from arrears.core import money, schema
+from arrears.core import db, money, schema
 from arrears.core.domain import COLLECTIONS_STATUSES
 from arrears.core.errors import BadInput
 
@@ -36,17 +35,15 @@ MAX_PROBLEMS = 50
 WRITE_CHUNK = 20_000
 """Rows per executemany."""
 FAST_WRITES = True
-"""Hand positional drivers (SQLite) pre-converted rows (see ``_executemany``); the
-tests turn it off to check that Core's own path stores the same."""
+"""Hand positional drivers (SQLite) pre-converted rows (see ``_executemany``), and insert
+with COPY on PostgreSQL (``db.copy_rows``); the tests turn it off to check that Core's
+own path stores the same."""
 MEMO_LIMIT = 100_000
 """Distinct values remembered per repeating column."""
 LOOKUP_CHUNK = 500
 """Keys per ``IN (…)`` lookup query."""
 FULL_LOAD = 20_000
 """With more distinct keys than this, a lookup reads the whole table in one query."""
-SQLITE_CACHE_KIB = 256 * 1024
-"""SQLite page cache while writing (taken as needed): inserting into the indexes of a
-large table without it rereads pages from the OS again and again."""
 RATE_DECIMALS = 12
 RATE_DIGITS = 18
 
@@ -83,7 +80,7 @@ def import_file(connection: Connection, kind: str, path: Path) -> ImportSummary:
         changes = spec.plan(Context(connection, problems, rejected), rows)
         problems.raise_if_any()
         del rows
-        with _sqlite_cache(connection):
+        with db.bulk_writes(connection):
             _write(connection, spec.table, changes)
     return ImportSummary(kind, str(path), changes.rows, len(changes.inserts),
                          len(changes.updates))
@@ -785,7 +782,8 @@ SPECS: dict[str, Spec] = {
 
 def _write(connection: Connection, table: Table, changes: Changes) -> None:
     """Insert, update, then run the follow-up statements, each as one executemany."""
-    if changes.inserts:
+    if changes.inserts and not (FAST_WRITES and db.copy_rows(connection, table,
+                                                             changes.inserts)):
         _executemany(connection, _insert(table, changes.inserts[0]), changes.inserts)
     if changes.updates:
         names = [name for name in changes.updates[0] if not name.startswith("b_")]
@@ -858,19 +856,6 @@ def _converted(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any],
     for index, convert in converters:
         values[index] = convert(values[index])
     return tuple(values)
-
-
-@contextlib.contextmanager
-def _sqlite_cache(connection: Connection) -> Iterator[None]:
-    """On SQLite, a large page cache for the writes, set back afterwards (after a failure
-    the connection is rolled back and discarded with its setting)."""
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    connection.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
-    yield
-    connection.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
 class _gc_paused:

@@ -5,7 +5,9 @@ Exactly once, as far as a sender can promise it (SEMANTICS.md §5):
 - A message is *claimed* just before it is handed to the channel's plugin:
   in its own committed write transaction it goes from ``queued`` to
   ``uncertain`` (``attempts`` + 1, its Message-ID fixed). The update only
-  matches a queued message, so of two senders at once only one claims it.
+  matches a queued message whose row no other transaction holds (``SKIP
+  LOCKED`` on PostgreSQL), so of two senders at once only one claims it, and
+  neither waits for the other.
 - Right after the attempt the plugin reports the outcome, committed at once:
   ``sent``; ``retry`` (back to ``queued``, the error kept); ``failed`` (for
   good, the server's reply kept); ``uncertain``.
@@ -156,12 +158,22 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
 
 
 def _claim(db: Database, row: Any, database_id: str) -> Message | None:
-    """Mark a queued message as being sent, in its own transaction; None if not queued."""
+    """Mark a queued message as being sent, in its own transaction; None if it is no
+    longer queued, or another sender is claiming it this very moment.
+
+    The row is locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite has no row
+    locks and runs one write transaction at a time): a sender never waits for
+    another's claim, it passes the message by.
+    """
     stable = message_id(row.id, database_id, row.sender)
+    claimable = outbox.alias("claimable")
+    free = (select(claimable.c.id)
+            .where(claimable.c.id == row.id, claimable.c.status == "queued")
+            .with_for_update(skip_locked=True).scalar_subquery())
     with db.begin() as connection:
         claimed = connection.execute(
             outbox.update()
-            .where(outbox.c.id == row.id, outbox.c.status == "queued")
+            .where(outbox.c.id == free, outbox.c.status == "queued")
             .values(status="uncertain", attempts=outbox.c.attempts + 1,
                     message_id=func.coalesce(outbox.c.message_id, stable),
                     last_error=f"handed to the sender at "

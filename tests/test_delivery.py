@@ -32,11 +32,13 @@ import tomli_w
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from arrears.core import hookimpl
 from arrears.core.domain import Delivery, Message
 from arrears.core.errors import BadInput
+from arrears.core.schema import Base
+from arrears.core.testing import backends
 from arrears.plugins.smtp import SmtpConfig, parse_url
 
 # aiosmtpd cannot tell that a server started with ssl_context= (implicit TLS) is
@@ -303,11 +305,26 @@ def test_default_connection_carries_several_messages(book, smtp_server):
 # --- TLS and login; the password is shown nowhere --------------------------------------
 
 
+def stored_text(db_url: str) -> list[str]:
+    """Everything the database holds, as text: every row of every table, and on SQLite
+    the bytes of its files (the write-ahead log too)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = [repr(tuple(row)) for table in Base.metadata.sorted_tables
+                    for row in connection.execute(select(table))]
+    finally:
+        engine.dispose()
+    if db_url.startswith("sqlite:///"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        rows += [p.read_bytes().decode("latin-1") for p in path.parent.glob(f"{path.name}*")]
+    return rows
+
+
 def secrets_absent(texts: list[str], db_url: str, caplog: Any) -> None:
-    """PASSWORD, in any form, is in none of *texts*, the database files or our logs."""
+    """PASSWORD, in any form, is in none of *texts*, the database or our logs."""
     forms = {PASSWORD, quote(PASSWORD, safe=""), quote(PASSWORD)}
-    path = Path(db_url.removeprefix("sqlite:///"))
-    files = [p.read_bytes().decode("latin-1") for p in path.parent.glob(f"{path.name}*")]
+    files = stored_text(db_url)
     # aiosmtpd's own logger ("mail.log") is the test server's, not arrears'.
     logs = [record.getMessage() for record in caplog.records
             if not record.name.startswith("mail.log")]
@@ -532,6 +549,36 @@ def test_two_senders_at_once_never_send_the_same_message(arrears_cli, smtp_serve
     assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     assert len(ids) == sum(r["sent"] for r in results) == len(queued)
     assert {m["status"] for m in messages(arrears_cli)} == {"sent"}
+
+
+@backends("postgresql")  # SQLite has no row locks: a writer waits for the whole database
+def test_a_message_another_transaction_holds_is_passed_by_not_waited_for(book, smtp_server,
+                                                                          arrears_db_url):
+    server = smtp_server()
+    held = RECIPIENTS[0]
+    engine = create_engine(arrears_db_url)
+    try:
+        with engine.connect() as holder:  # as a sender in the middle of its claim would
+            holder.execute(text("SELECT id FROM outbox WHERE recipient = :to FOR UPDATE"),
+                           {"to": held}).one()
+            process = arrears_process(arrears_db_url, "outbox", "send", "--smtp", server.url(),
+                                      "--format", "json")
+            try:
+                stdout, stderr = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                pytest.fail("the sender waited for the locked message instead of passing it by")
+            holder.rollback()
+    finally:
+        engine.dispose()
+    assert process.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert (summary["sent"], summary["not_attempted"]) == (2, 1)
+    assert sorted(by_recipient(server.inbox)) == sorted(set(RECIPIENTS) - {held})
+    assert (outbox(book)[held]["status"], outbox(book)[held]["attempts"]) == ("queued", 0)
+    assert send(book, server.url()).json()["sent"] == 1
+    assert {m["status"] for m in outbox(book).values()} == {"sent"}
 
 
 def test_demo_end_to_end_delivers_each_email_once(arrears_cli, smtp_server):

@@ -1,7 +1,6 @@
-"""``arrears import KIND FILE`` through the real CLI on a real SQLite file (docs/csv.md).
-
-With ``ARREARS_TEST_PG_URL`` set, each test runs on a fresh PostgreSQL database
-instead (the ``arrears_db_url`` fixture of ``arrears.core.testing``).
+"""``arrears import KIND FILE`` through the real CLI (docs/csv.md), each test on a real
+SQLite file and on a fresh PostgreSQL database (the ``arrears_db_url`` fixture of
+``arrears.core.testing``; the PostgreSQL half needs ``ARREARS_TEST_PG_URL``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select
 
 from arrears.core import imports, money, schema
-from arrears.core.db import Database, parse_url
+from arrears.core.db import parse_url
 from arrears.core.testing import Cli
 
 TABLES = [schema.Customer, schema.Contact, schema.Invoice, schema.Payment, schema.Rate,
@@ -470,8 +469,10 @@ def test_a_file_that_is_not_utf8_is_refused(rejected):
     assert "c.csv:3: is not UTF-8 text" in stderr
 
 
-def test_fast_and_core_writes_store_the_same(tmp_path, arrears_pm, monkeypatch):
-    """The SQLite fast path and Core's executemany (used on PostgreSQL) agree."""
+def test_fast_and_core_writes_store_the_same(tmp_path, arrears_pm, monkeypatch,
+                                             arrears_db_url, arrears_new_db_url):
+    """The fast paths (SQLite: pre-converted rows; PostgreSQL: COPY) and Core's own
+    executemany agree."""
     files = {
         "customers": "account,name,currency,credit_limit\nC1,Acme,EUR,10\nC2,Gulf,BHD,\n",
         "contacts": "customer,email,purpose,name\nC1,a@acme.example,billing,Ann\n",
@@ -486,8 +487,7 @@ def test_fast_and_core_writes_store_the_same(tmp_path, arrears_pm, monkeypatch):
     snapshots = []
     for fast in (True, False):
         monkeypatch.setattr(imports, "FAST_WRITES", fast)
-        url = f"sqlite:///{tmp_path / f'fast-{fast}.db'}"
-        Database(url).upgrade()
+        url = arrears_db_url if fast else arrears_new_db_url()
         cli = Cli(url, arrears_pm)
         for name, content in files.items():
             path = tmp_path / f"{name}.csv"

@@ -1,0 +1,81 @@
+"""``--db URL``: the backends arrears works with, and a password in the URL that is never
+shown: not in output, not in errors, not in logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from arrears.core.db import Database, hide_password, parse_url
+from arrears.core.errors import BadInput
+from arrears.core.testing import Cli, backends
+
+SECRET = "Pw-only-here-7q"
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://ar:{SECRET}@db.example:port/arrears",  # a port that is no number
+    f"no url at all, ar:{SECRET}@",
+    f"mysql://ar:{SECRET}@db.example/arrears",  # a backend arrears does not work with
+    f"oracle+cx_oracle://ar:{SECRET}@db.example/arrears",
+])
+def test_a_bad_url_is_refused_without_its_password(url):
+    with pytest.raises(BadInput) as refused:
+        parse_url(url)
+    assert str(refused.value).startswith("--db: ") and SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://ar:{SECRET}@db.example:port/arrears",
+    f"mysql://ar:{SECRET}@db.example/arrears",
+])
+def test_a_bad_url_on_the_command_line_is_exit_2_without_its_password(arrears_pm, url):
+    result = Cli(url, arrears_pm)("setup", "show").assert_exit(2)
+    assert "--db: " in result.stderr and SECRET not in result.stdout + result.stderr
+
+
+def test_plain_postgresql_means_psycopg_3():
+    assert parse_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
+    assert parse_url("postgres://u@h/d").drivername == "postgresql+psycopg"
+    assert parse_url("postgresql+psycopg://u@h/d").drivername == "postgresql+psycopg"
+
+
+def test_hide_password_hides_it_in_any_text():
+    assert hide_password(f"at postgresql://ar:{SECRET}@h:5432/db?x=1 failed") == \
+        "at postgresql://ar:***@h:5432/db?x=1 failed"
+    assert hide_password("sqlite:///a@b.db") == "sqlite:///a@b.db"
+    assert Database(f"postgresql://ar:{SECRET}@h/db").display_url == \
+        "postgresql+psycopg://ar:***@h/db"
+
+
+@backends("postgresql")  # SQLite URLs carry no password
+def test_the_password_of_the_database_is_never_shown(arrears_cli, arrears_db_url, data,
+                                                    caplog):
+    caplog.set_level(logging.DEBUG)  # every logger: SQLAlchemy's, psycopg's, alembic's
+    url = make_url(arrears_db_url)
+    assert url.password
+    shown = f":{url.password}@"  # the URL as written, password and all
+    outputs = []
+    for args in (["init"], ["setup", "show"], ["setup", "load", data / "setup.toml"],
+                 ["import", "customers", data / "customers.csv"], ["run", "--as-of", "2025-01-10"],
+                 ["history"], ["outbox", "--format", "json"], ["explain", "NOBODY"]):
+        result = arrears_cli(*args)
+        outputs += [result.stdout, result.stderr]
+    db = Database(arrears_db_url)
+    try:
+        with db.run_lock():
+            refused = arrears_cli("run", "--no-wait").assert_exit(1)
+    finally:
+        db.dispose()
+    assert "another arrears run is in progress on postgresql+psycopg://" in refused.stderr
+    assert ":***@" in refused.stderr
+    outputs += [refused.stdout, refused.stderr]
+    wrong = Cli(url.set(password="Wrong-" + SECRET).render_as_string(hide_password=False),
+                arrears_cli.pm)("setup", "show").assert_exit(1)
+    assert "database error on postgresql+psycopg://" in wrong.stderr
+    outputs += [wrong.stdout, wrong.stderr]
+    logs = [record.getMessage() for record in caplog.records]
+    for index, text in enumerate(outputs + logs):
+        assert shown not in text and SECRET not in text, f"text {index}: {text[:300]}"
