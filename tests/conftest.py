@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from arrears.core.plugins import Registry
 from arrears.core.schema import Base
 
 DATA = Path(__file__).parent / "data"
+
+# The kernel's tests see arrears' own plugins only, whatever else is installed
+# (contrib/ packages are tested on their own); subprocesses inherit this.
+os.environ["ARREARS_LOAD_PLUGINS"] = ""
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def installed_plugin(tmp_path: Path) -> dict[str, str]:
                 """Send the faxes."""
                 click.echo("no fax machine")
     '''))
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "ARREARS_LOAD_PLUGINS": "arrears-throwaway"}  # tests/conftest.py loads none
 
 
 def plugins_json(env: dict[str, str] | None = None) -> dict[str, dict]:

@@ -1,0 +1,104 @@
+"""What the kernel offers a plugin author, checked through the arrears_book fixture
+(the same helper third-party packages test with)."""
+
+from __future__ import annotations
+
+import pytest
+
+from arrears.core import ActionType, Outcome, hookimpl
+
+SETUP = {
+    "parameters": {"accounting_currency": "USD"},
+    "pool": [{"id": "ALL"}],
+    "hierarchy": [{
+        "id": "STD", "pool": "ALL", "rank": 1,
+        "step": [{"description": "Ping", "action": "ping", "when": "after", "days": 1,
+                  "channel": "pager"}],
+    }],
+}
+CUSTOMERS = [{"account": f"C{n}", "name": f"Customer {n}", "currency": "USD"} for n in (1, 2)]
+INVOICES = [{"number": f"INV-{n}", "customer": f"C{n}", "invoice_date": "2025-01-01",
+             "due_date": "2025-01-15", "amount": "100.00", "currency": "USD"} for n in (1, 2)]
+
+
+@hookimpl
+def register_action_types(register):
+    register(ActionType("ping", required_step_options=("channel",)))
+
+
+@pytest.fixture
+def book(arrears_book, arrears_plugin):
+    def load(*hookimpls):
+        arrears_plugin(register_action_types, *hookimpls)
+        arrears_book.setup(SETUP)
+        arrears_book.load(customers=CUSTOMERS, invoices=INVOICES, payments=[
+            {"invoice": "INV-1", "date": "2025-01-10", "amount": "10.00"},
+            {"invoice": "INV-1", "date": "2025-01-20", "amount": "20.00"}])
+        return arrears_book
+    return load
+
+
+def test_a_required_step_option_is_demanded_and_handed_to_the_action(book, arrears_book):
+    seen = []
+
+    @hookimpl
+    def execute_action(action, step, customer, context):
+        seen.append((customer.account, step.options["channel"]))
+        return Outcome(True, recipient="pager")
+
+    book(execute_action)
+    assert [a["recipient"] for a in arrears_book.run("2025-01-16")] == ["pager", "pager"]
+    assert seen == [("C1", "pager"), ("C2", "pager")]
+    without = {**SETUP, "hierarchy": [{**SETUP["hierarchy"][0], "step": [
+        {k: v for k, v in SETUP["hierarchy"][0]["step"][0].items() if k != "channel"}]}]}
+    result = arrears_book.setup(without, check=False).assert_exit(2)
+    assert 'step 1 ("Ping"): channel: is required by action type "ping"' in result.stderr
+
+
+def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrears_book):
+    @hookimpl
+    def execute_action(action, customer):
+        if customer.account == "C1":
+            raise KeyError("phone")
+        return Outcome(True)
+
+    book(execute_action)
+    result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
+    outcome = result.json()
+    assert [a["customer"] for a in outcome["actions"]] == ["C2"]
+    assert outcome["errors"] == [{"customer": "C1", "step": None,
+                                  "reason": "a plugin failed: KeyError: 'phone'"}]
+    failed = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
+    assert failed and "KeyError" in failed[0]["reason"]
+
+
+def test_a_message_key_is_queued_once_however_often_a_plugin_queues_it(book, arrears_book):
+    @hookimpl
+    def execute_action(action, customer, invoice, context):
+        key = f"page:{invoice.number}"
+        queued = [context.queue_message(customer, channel="pager", dedupe_key=key,
+                                        recipient="pager", body_text="pay", invoice=invoice.number)
+                  for _ in range(2)]
+        assert queued == [True, False]
+        return Outcome(True)
+
+    book(execute_action)
+    arrears_book.run("2025-01-16")
+    assert sorted(m["customer"] for m in arrears_book.outbox()) == ["C1", "C2"]
+
+
+def test_payments_are_read_up_to_the_run_date_only(book, arrears_book):
+    seen = {}
+
+    @hookimpl
+    def exclude_customer(customer, context):
+        seen[(customer.account, context.as_of.isoformat())] = [
+            (p.invoice, str(p.amount), p.date.isoformat()) for p in context.payments(customer)]
+
+    book(exclude_customer)
+    arrears_book.simulate("2025-01-16")
+    arrears_book.simulate("2025-01-21")
+    assert seen[("C1", "2025-01-16")] == [("INV-1", "10.00", "2025-01-10")]
+    assert seen[("C1", "2025-01-21")] == [("INV-1", "10.00", "2025-01-10"),
+                                          ("INV-1", "20.00", "2025-01-20")]
+    assert seen[("C2", "2025-01-21")] == []
