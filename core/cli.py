@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from arrears.core import assignment, clock, imports, invoices, output, setupfile, trail
 from arrears.core import run as run_
-from arrears.core.db import DEFAULT_URL, Database
+from arrears.core.db import DEFAULT_URL, Database, hide_password
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
 from arrears.core.errors import ArrearsError, BadInput
 from arrears.core.plugins import PluginManager, Registry, get_plugin_manager, list_plugins
@@ -75,7 +75,7 @@ class ArrearsGroup(click.Group):
         except SQLAlchemyError as error:
             runtime = ctx.find_object(Runtime)
             where = runtime.database(current=False).display_url if runtime else "the database"
-            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+            detail = hide_password(str(getattr(error, "orig", None) or error).splitlines()[0])
             raise click.ClickException(f"database error on {where}: {detail}") from None
 
 
@@ -298,7 +298,9 @@ def _actions_table(actions: list[Any]) -> str:
 
 
 def _run_text(result: run_.RunResult) -> str:
-    lines = [f"run {result.run}, {result.date}: {result.status}, {len(result.actions)} actions, "
+    shard = f" (shard {result.shard}, day {result.day})" if result.shard else ""
+    lines = [f"run {result.run}{shard}, {result.date}: {result.status}, "
+             f"{len(result.actions)} actions, "
              f"{len(result.skipped)} not possible, {len(result.errors)} customers failed"]
     if result.actions:
         lines.append(_actions_table(result.actions))
@@ -312,25 +314,45 @@ def _run_text(result: run_.RunResult) -> str:
 @cli.command()
 @as_of_option
 @click.option("--no-wait", is_flag=True, help="Refuse at once if another run holds the lock.")
+@click.option("--shard", "shard_text", default=None, metavar="K/N",
+              help="Run shard K of N: the customers whose id is K-1 modulo N. N processes "
+                   "(or machines) with --shard 1/N … N/N share the day's run, which counts "
+                   "as done when all N succeeded (docs/postgresql.md).")
 @format_option("text", "json")
 @pass_runtime
-def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, fmt: str) -> None:
+def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str | None,
+        fmt: str) -> None:
     """The daily run: decide and act for every customer, once per day."""
+    shard = run_.Shard.parse(shard_text) if shard_text is not None else None
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-        total = run_.count_customers(connection)
+        total = run_.count_customers(connection, shard)
     day = as_of_date(setup_, as_of)
     with progress(total, "customers") as advance:
         result = run_.daily_run(
-            db, runtime.pm, setup_, day, wait=not no_wait, progress=advance,
+            db, runtime.pm, setup_, day, wait=not no_wait, progress=advance, shard=shard,
             waiting=lambda: click.echo("waiting for another arrears run to finish…", err=True))
     if result.status == "already-ran":
-        click.echo(f"the run for {day} already succeeded (run {result.run}): nothing to do",
+        what = f"shard {result.shard} of the run" if result.day == "incomplete" else "the run"
+        click.echo(f"{what} for {day} already succeeded (run {result.run}): nothing to do",
                    err=True)
-    emit(result, fmt, _run_text)
+    if shard is not None and result.status != "already-ran":
+        click.echo(f"shard {shard} of the run for {day}: {result.status}; the day's run is "
+                   + ("complete: every shard succeeded" if result.day == "success" else
+                      "not complete until every shard has succeeded"), err=True)
+    emit(_run_document(result), fmt, lambda _: _run_text(result))
     if result.status == "errors":
         sys.exit(1)
+
+
+def _run_document(result: run_.RunResult) -> Any:
+    """``run --format json``: the keys ``shard`` and ``day`` only for a shard."""
+    if result.shard is not None:
+        return result
+    document = output.converter.unstructure(result)
+    del document["shard"], document["day"]
+    return document
 
 
 @contextlib.contextmanager
@@ -598,7 +620,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # a bug, not bad input: say so without a traceback
         if os.environ.get("ARREARS_DEBUG"):
             raise
-        click.echo(f"arrears: internal error: {type(error).__name__}: {error}\n"
+        click.echo(f"arrears: internal error: {type(error).__name__}: "
+                   f"{hide_password(str(error))}\n"
                    "Run again with ARREARS_DEBUG=1 for the traceback, and please report it.",
                    err=True)
         sys.exit(1)

@@ -5,7 +5,7 @@ book, and the one way to store what an action makes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, select
 
-from arrears.core import money, schema
+from arrears.core import book, money, schema
 from arrears.core.clock import utcnow
 from arrears.core.domain import (
     SKIP_STATUSES,
@@ -21,6 +21,7 @@ from arrears.core.domain import (
     Customer,
     Invoice,
     Party,
+    Payment,
     PostedLetter,
     Setup,
 )
@@ -88,6 +89,9 @@ class Context:
     batch: Any = None  # arrears.core.book.Batch during a run
     eligible: dict[str, list[Invoice]] = attrs.field(factory=dict)
     writes: list[tuple[Any, dict[str, Any], list[dict[str, Any]]]] = attrs.field(factory=list)
+    _payments: dict[str, list[Payment]] | None = attrs.field(default=None, init=False)
+    _queued: set[str] = attrs.field(factory=set, init=False)  # outbox keys of this batch
+    _memo: dict[str, Any] = attrs.field(factory=dict, init=False)
 
     # --- reading --------------------------------------------------------------
 
@@ -125,6 +129,29 @@ class Context:
         """The customer's contacts in import order, those with *purpose* if given."""
         found = self.batch.contacts.get(customer.account, []) if self.batch else []
         return [c for c in found if purpose is None or c.purpose == purpose]
+
+    def payments(self, customer: Customer) -> Sequence[Payment]:
+        """The customer's payments dated on or before :attr:`as_of`, oldest first.
+
+        Read for the whole batch the first time a plugin asks, so a setup that
+        never needs payments never reads them.
+        """
+        if self.batch is None or self.connection is None:
+            return []
+        if self._payments is None:
+            self._payments = book.load_payments(self.connection, self.batch.customers, self.as_of)
+        return self._payments.get(customer.account, [])
+
+    def memo(self, key: str, load: Callable[[], Any]) -> Any:
+        """``load()``, called the first time *key* is asked for in this batch, then kept.
+
+        For a plugin that reads what it needs for the whole batch at once
+        (through :attr:`connection` and ``batch.customers``), then looks it up
+        per customer. Prefix *key* with the plugin's name.
+        """
+        if key not in self._memo:
+            self._memo[key] = load()
+        return self._memo[key]
 
     def letters(self, customer: Customer) -> Sequence[PostedLetter]:
         """Letters posted to the customer that list one of its open invoices, oldest first."""
@@ -165,6 +192,8 @@ class Context:
     def forget(self, mark: int) -> None:
         """Drop what was stored since *mark*: the customer's decision failed."""
         del self.writes[mark:]
+        self._queued = {values["dedupe_key"] for _, values, _ in self.writes
+                        if "dedupe_key" in values}
 
     def flush(self) -> None:
         """Write everything stored, one statement per table (letters, then their lines)."""
@@ -186,11 +215,19 @@ class Context:
                 self.connection.execute(schema.LetterInvoice.__table__.insert(), children)
         self.writes.clear()
 
+    def store(self, table: Any, **values: Any) -> None:
+        """Store a row of a plugin's own *table* (a SQLAlchemy ``Table``) with the batch.
+
+        Written with the batch's other rows and in its transaction; nothing
+        when simulating, and dropped with the rest when the customer's
+        decision fails.
+        """
+        self._insert(table, **values)
+
     def message_queued(self, dedupe_key: str) -> bool:
         """True when the outbox holds, or this batch stores, a message with *dedupe_key*."""
-        if self.batch is not None and dedupe_key in self.batch.queued:
-            return True
-        return any(values.get("dedupe_key") == dedupe_key for _, values, _ in self.writes)
+        return dedupe_key in self._queued or (
+            self.batch is not None and dedupe_key in self.batch.queued)
 
     def create_activity(self, customer: Customer, *, invoice: str | None, hierarchy: str | None,
                         step: str | None, template: str | None, type: str, purpose: str,
@@ -222,15 +259,20 @@ class Context:
                       body_text: str = "", sender: str | None = None,
                       template: str | None = None, language: str | None = None,
                       invoice: str | None = None, hierarchy: str | None = None,
-                      step: str | None = None) -> None:
+                      step: str | None = None) -> bool:
         """Put a message in the outbox, in the batch's transaction.
 
-        *dedupe_key* is unique across the outbox: the same message can never be
-        queued twice, whatever reruns happen.
+        *dedupe_key* is unique across the outbox: a message whose key is
+        already there (or stored by this batch) is not queued again, whatever
+        reruns happen. Returns whether the message was queued.
         """
+        if self.message_queued(dedupe_key):
+            return False
+        self._queued.add(dedupe_key)
         self._insert(
             schema.OutboxMessage.__table__, dedupe_key=dedupe_key, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, channel=channel, template=template, language=language, sender=sender,
             recipient=recipient, subject=subject, body_html=body_html, body_text=body_text,
             status="queued", created=utcnow())
+        return True

@@ -26,6 +26,8 @@ class Parameters:
     history_days: int = 365
     default_letter_sequence: str | None = None
     prediction_activity: str | None = None
+    prediction_very_late_days: int = 30  # paid more than this many days late is "very late"
+    prediction_min_paid_invoices: int = 100  # fewer paid invoices: no payment model
     exclude_after_last_step: bool = False
     activities_for_automations: bool = False
     letter_page_size: str = "A4"  # "A4" or "Letter": the page of rendered letters
@@ -168,6 +170,8 @@ class ActionType:
         structured into (its fields are the keys the section accepts).
     :param step_options: extra step keys this action type accepts, beyond the
         ones every step has.
+    :param required_step_options: extra step keys its steps must give (accepted
+        without being listed in *step_options* too).
     :param check_step: ``(step, setup) -> problems`` for rules of its own.
     :param check_template: ``(template, setup) -> problems`` for each template.
     :param check_setup: ``(setup) -> problems`` for rules across the setup
@@ -178,6 +182,7 @@ class ActionType:
     template_section: str | None = None
     template_class: type | None = None
     step_options: tuple[str, ...] = ()
+    required_step_options: tuple[str, ...] = ()
     check_step: Callable[[Step, Setup], Iterable[str]] | None = None
     check_template: Callable[[Any, Setup], Iterable[str]] | None = None
     check_setup: Callable[[Setup], Iterable[str]] | None = None
@@ -249,6 +254,18 @@ class Invoice:
     id: int | None = attrs.field(default=None, eq=False, repr=False)
 
 
+@attrs.frozen
+class Payment:
+    """A payment received against one of the customer's invoices (paid or open)."""
+
+    invoice: str
+    customer: str
+    date: date
+    amount: Decimal
+    currency: str
+    reference: str = ""
+
+
 # --- answers -------------------------------------------------------------------
 
 
@@ -317,6 +334,40 @@ class StepChoice:
     reason: str = ""
     hold: bool = False
     passed_over: tuple[str, ...] = ()
+
+
+PREDICTED_OUTCOMES = ("on_time", "late", "very_late")
+
+
+def _outcome(instance: Any, attribute: Any, value: str) -> None:
+    if value not in PREDICTED_OUTCOMES:
+        raise ValueError(f"outcome: expected one of {', '.join(PREDICTED_OUTCOMES)}, "
+                         f"got {value!r}")
+
+
+def _probability(instance: Any, attribute: Any, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"probability: expected a number from 0 to 1, got {value!r}")
+
+
+@attrs.frozen
+class Prediction:
+    """What ``predict_payment`` expects of an open invoice (SEMANTICS.md §5).
+
+    *outcome* is ``on_time`` (paid by its due date), ``late`` or ``very_late``
+    (more than ``parameters.prediction_very_late_days`` days late);
+    *probability* is the chance of that outcome, from 0 to 1; *model* says
+    what predicted it, for the history (``payment model 3 of 2025-01-10``).
+    """
+
+    outcome: Literal["on_time", "late", "very_late"] = attrs.field(validator=_outcome)
+    probability: float = attrs.field(converter=float, validator=_probability)
+    model: str | None = None
+
+    @property
+    def late(self) -> bool:
+        """Predicted to be paid after its due date (late or very late)."""
+        return self.outcome != "on_time"
 
 
 @attrs.frozen

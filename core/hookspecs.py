@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Message,
         Outcome,
         Pool,
+        Prediction,
         SetupOption,
         Step,
         StepChoice,
@@ -52,6 +53,8 @@ __all__ = [
     "execute_action",
     "render_document",
     "record_history",
+    "predict_payment",
+    "act_on_prediction",
     "deliver_messages",
 ]
 
@@ -235,6 +238,60 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     another plugin may mirror them elsewhere (a log, an audit system).
 
     :returns: nothing.
+    """
+
+
+# --- payment prediction (SEMANTICS.md §5, docs/prediction.md) ----------------------
+
+
+@hookspec(firstresult=True)
+def predict_payment(invoice: Invoice, customer: Customer, context: Context) -> Prediction | None:
+    """Predict whether an open *invoice* will be paid on time, late or very late.
+
+    Stops at first non-None result. The daily run (and ``simulate``,
+    ``explain``) asks about every eligible invoice not yet overdue of a
+    customer whose hierarchy has ``use_prediction``; ``arrears predict`` asks
+    about every open invoice. ``arrears.plugins.prediction`` answers with
+    ``trylast=True`` from the payment model ``arrears predict train`` stored,
+    and answers None while there is none (or it learned from fewer paid
+    invoices than ``parameters.prediction_min_paid_invoices``). Read only:
+    write nothing.
+
+    :param invoice: the open invoice.
+    :param customer: its customer.
+    :param context: the date to predict on (``context.as_of``), the setup, and
+        the batch's book (``context.connection`` to read more).
+    :returns: a :class:`~arrears.core.domain.Prediction` (``on_time``,
+        ``late`` or ``very_late``, with its probability), or None to let the
+        next implementation answer; when none does, nothing is predicted.
+    """
+
+
+@hookspec(firstresult=True)
+def act_on_prediction(
+    prediction: Prediction, invoice: Invoice, customer: Customer, hierarchy: Hierarchy,
+    context: Context,
+) -> tuple[Action, Outcome] | None:
+    """Act on the prediction for an eligible invoice not yet overdue, under a hierarchy
+    with ``use_prediction``.
+
+    Stops at first non-None result. The daily run (and ``simulate``,
+    ``explain``) calls it after ``predict_payment`` answered, before the
+    customer's regular step. ``arrears.plugins.prediction`` implements
+    SEMANTICS.md §5 with ``trylast=True``: once per invoice, for a ``late`` or
+    ``very_late`` prediction, an activity from ``parameters.prediction_activity``.
+    Store what you make through ``context`` (``create_activity``, or
+    ``store`` for a table of your own), so a simulation writes nothing and a
+    failed customer leaves nothing behind. The kernel keeps no record of it:
+    doing it once per invoice is yours to remember. It is not a step run and
+    not a contact (quiet days ignore it).
+
+    :param prediction: what ``predict_payment`` answered for *invoice*.
+    :param invoice: the invoice, eligible and due on or after ``context.as_of``.
+    :returns: the :class:`~arrears.core.domain.Action` taken and its
+        :class:`~arrears.core.domain.Outcome` (done, or not possible and why:
+        asked again next run), which the run lists and writes to the history
+        like a step's; or None when there is nothing to do.
     """
 
 

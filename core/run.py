@@ -2,12 +2,14 @@
 
 For each batch of customers with open invoices, read set-wise, the run
 assigns a hierarchy (``select_customers``), applies the exclusions
-(``exclude_customer``, ``exclude_invoice``), acts on pre-dunning invoices,
-picks the leading invoice, asks ``choose_step``, and carries the step out
-(``execute_action``). What each customer's decision produced is recorded
-(``record_history``) and committed with the batch, so a run that stops can
-be run again and repeats nothing: a step done is keyed by (invoice,
-hierarchy, step) and never chosen again.
+(``exclude_customer``, ``exclude_invoice``), acts on pre-dunning invoices
+and, under ``use_prediction``, on invoices predicted late
+(``predict_payment``, ``act_on_prediction``), picks the leading invoice,
+asks ``choose_step``, and carries the step out (``execute_action``). What
+each customer's decision produced is recorded (``record_history``) and
+committed with the batch, so a run that stops can be run again and repeats
+nothing: a step done is keyed by (invoice, hierarchy, step) and never chosen
+again.
 
 ``simulate`` and ``explain`` run the very same code with
 ``context.simulate`` set and nothing committed.
@@ -21,7 +23,8 @@ from typing import Any
 
 import attrs
 import pluggy
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from arrears.core import assignment, book, schema
 from arrears.core.clock import utcnow
@@ -93,7 +96,11 @@ class Decision:
 
 @attrs.define
 class RunResult:
-    """``run --format json`` (spec/CLI.md)."""
+    """``run --format json`` (spec/CLI.md).
+
+    A shard's result also names the shard (``"2/3"``) and whether the *day*'s run
+    is now complete (``success``: every shard succeeded) or ``incomplete``.
+    """
 
     run: int | None
     date: date
@@ -101,6 +108,42 @@ class RunResult:
     actions: list[Action] = attrs.Factory(list)
     skipped: list[Note] = attrs.Factory(list)
     errors: list[Note] = attrs.Factory(list)
+    shard: str | None = None
+    day: str | None = None
+
+
+@attrs.frozen
+class Shard:
+    """Shard *index* of *count* (``run --shard K/N``): the customers whose id is
+    K − 1 modulo N. Customer ids never change, so a shard's customers are the same
+    on every run, and the N shards of a day never share a customer."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard | None:
+        """``K/N`` with 1 ≤ K ≤ N; None for ``1/1`` (the whole run). BadInput otherwise."""
+        index, slash, count = text.strip().partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = None
+        if not slash or shard is None or not 1 <= shard.index <= shard.count or \
+                shard.count > MAX_SHARDS:
+            raise BadInput(f"--shard: expected K/N with 1 ≤ K ≤ N ≤ {MAX_SHARDS} (shard K of N), "
+                           f"got {text!r}")
+        return None if shard.count == 1 else shard
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, customer_id: ColumnElement[Any]) -> ColumnElement[bool]:
+        """SQL condition: *customer_id* belongs to this shard."""
+        return (customer_id % self.count) == self.index - 1
+
+
+MAX_SHARDS = 1000
 
 
 # --- one customer ---------------------------------------------------------------------
@@ -154,6 +197,18 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
                     (invoice.number, pre_dunning.description) not in ran:
                 _act(pm, decision, customer, invoice, pre_dunning, hierarchy, context, note)
 
+    if hierarchy.use_prediction:  # SEMANTICS.md §5: invoices not overdue, predicted late
+        for invoice in eligible:
+            if invoice.due_date < as_of:
+                continue
+            prediction = pm.hook.predict_payment(invoice=invoice, customer=customer,
+                                                 context=context)
+            acted = prediction and pm.hook.act_on_prediction(
+                prediction=prediction, invoice=invoice, customer=customer,
+                hierarchy=hierarchy, context=context)
+            if acted:
+                _record(decision, *acted, note)
+
     regular = hierarchy.regular_steps
     candidates = eligible
     if context.setup.parameters.exclude_after_last_step and regular:
@@ -191,21 +246,29 @@ def _act(pm: pluggy.PluginManager, decision: Decision, customer: Customer, invoi
                                      step=step, hierarchy=hierarchy, context=context)
     if outcome is None:
         outcome = Outcome(False, f'no installed plugin carries out action type "{step.action}"')
+    if _record(decision, action, outcome, note):
+        decision.step_runs.append({
+            "invoice_id": invoice.id, "customer_id": customer.id, "hierarchy": hierarchy.id,
+            "step": step.description, "pre_dunning": step.pre_dunning,
+            "run_id": context.run_id, "date": context.as_of})
+
+
+def _record(decision: Decision, action: Action, outcome: Outcome,
+            note: Callable[..., None]) -> bool:
+    """Add what *action* came to to *decision*: done (listed, history ``action``), or
+    not possible (history ``failed``, tried again next run). Returns whether done."""
     action = attrs.evolve(action, document=outcome.document or action.document,
                           recipient=outcome.recipient)
     decision.outcomes.append((action, outcome))
     if outcome.done:
         decision.actions.append(action)
-        decision.step_runs.append({
-            "invoice_id": invoice.id, "customer_id": customer.id, "hierarchy": hierarchy.id,
-            "step": step.description, "pre_dunning": step.pre_dunning,
-            "run_id": context.run_id, "date": context.as_of})
         target = f" to {action.recipient}" if action.recipient else ""
-        note("action", outcome.reason or f"{step.action} {action.document or ''}{target}".strip(),
-             invoice.number, step.description)
+        note("action", outcome.reason or f"{action.action} {action.document or ''}{target}"
+             .strip(), action.invoice, action.step)
     else:
-        decision.skipped.append(Note(customer.account, step.description, outcome.reason))
-        note("failed", outcome.reason, invoice.number, step.description)
+        decision.skipped.append(Note(action.customer, action.step, outcome.reason))
+        note("failed", outcome.reason, action.invoice, action.step)
+    return outcome.done
 
 
 # --- batches ----------------------------------------------------------------------------
@@ -228,6 +291,12 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
         except ArrearsError as error:
             context.forget(mark)
             context.failures[customer.account] = str(error)
+            continue
+        except SQLAlchemyError:
+            raise  # the batch's transaction is broken: the batch rolls back
+        except Exception as error:  # a plugin's bug fails its customer, not the whole run
+            context.forget(mark)
+            context.failures[customer.account] = f"a plugin failed: {type(error).__name__}: {error}"
             continue
         decisions.append(decision)
     return decisions
@@ -261,8 +330,14 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
 def start_run(db: Any, kind: str, as_of: date) -> int:
     """Record a run of *kind* (``run``, ``letters``) as started."""
     with db.begin() as connection:
-        return connection.execute(runs.insert().values(
-            kind=kind, date=as_of, status="running", started_at=utcnow())).inserted_primary_key[0]
+        return _start(connection, kind, as_of)
+
+
+def _start(connection: Connection, kind: str, as_of: date, shard: Shard | None = None) -> int:
+    return connection.execute(runs.insert().values(
+        kind=kind, date=as_of, status="running", started_at=utcnow(),
+        shard=shard.index if shard else None, shards=shard.count if shard else None)
+    ).inserted_primary_key[0]
 
 
 def finish_run(db: Any, run_id: int, status: str) -> None:
@@ -275,18 +350,42 @@ def finish_run(db: Any, run_id: int, status: str) -> None:
 
 
 def last_success(connection: Connection) -> tuple[int, date] | None:
+    """(run id, date) of the latest day whose run succeeded: a whole run did, or every
+    shard of one split into N did (the id is then the last shard's)."""
+    newest = func.max(runs.c.id)
     row = connection.execute(
-        select(runs.c.id, runs.c.date).where(runs.c.kind == "run", runs.c.status == "success")
-        .order_by(runs.c.date.desc(), runs.c.id.desc()).limit(1)).first()
+        select(newest.label("id"), runs.c.date)
+        .where(runs.c.kind == "run", runs.c.status == "success")
+        .group_by(runs.c.date, runs.c.shards)
+        .having(or_(runs.c.shards.is_(None),
+                    func.count(func.distinct(runs.c.shard)) == runs.c.shards))
+        .order_by(runs.c.date.desc(), newest.desc()).limit(1)).first()
     return (row.id, row.date) if row else None
 
 
-def break_promises(connection: Connection, as_of: date, run_id: int) -> int:
-    """Mark every passed promise on a still-open invoice as broken, with history."""
-    found = connection.execute(
-        select(invoices.c.id, invoices.c.customer_id, invoices.c.promised_date)
-        .where(invoices.c.status == "promised", invoices.c.promised_date < as_of,
-               invoices.c.open_minor > 0)).all()
+def _shard_runs(connection: Connection, as_of: date) -> list[Any]:
+    """The shards' runs of the day *as_of*."""
+    return connection.execute(
+        select(runs.c.id, runs.c.shard, runs.c.shards, runs.c.status)
+        .where(runs.c.kind == "run", runs.c.date == as_of, runs.c.shards.is_not(None))
+        .order_by(runs.c.id)).all()
+
+
+def _day_status(connection: Connection, as_of: date) -> str:
+    last = last_success(connection)
+    return "success" if last is not None and last[1] == as_of else "incomplete"
+
+
+def break_promises(connection: Connection, as_of: date, run_id: int,
+                   shard: Shard | None = None) -> int:
+    """Mark every passed promise on a still-open invoice (of *shard*'s customers) as
+    broken, with history."""
+    query = (select(invoices.c.id, invoices.c.customer_id, invoices.c.promised_date)
+             .where(invoices.c.status == "promised", invoices.c.promised_date < as_of,
+                    invoices.c.open_minor > 0))
+    if shard is not None:
+        query = query.where(shard.owns(invoices.c.customer_id))
+    found = connection.execute(query).all()
     if not found:
         return 0
     connection.execute(invoices.update().where(invoices.c.id.in_([r.id for r in found]))
@@ -298,8 +397,15 @@ def break_promises(connection: Connection, as_of: date, run_id: int) -> int:
     return len(found)
 
 
-def purge_history(connection: Connection, as_of: date, days: int) -> None:
-    connection.execute(history.delete().where(history.c.date < as_of - timedelta(days=days)))
+def purge_history(connection: Connection, as_of: date, days: int,
+                  shard: Shard | None = None) -> None:
+    """Delete history older than *days* (of *shard*'s customers; shard 1 also takes the
+    entries of no customer)."""
+    old = history.c.date < as_of - timedelta(days=days)
+    if shard is not None:
+        mine = shard.owns(history.c.customer_id)
+        old = and_(old, or_(mine, history.c.customer_id.is_(None)) if shard.index == 1 else mine)
+    connection.execute(history.delete().where(old))
 
 
 def record(pm: pluggy.PluginManager, connection: Connection, decisions: list[Decision],
@@ -313,33 +419,61 @@ def record(pm: pluggy.PluginManager, connection: Connection, decisions: list[Dec
         connection.execute(step_runs.insert(), done)
 
 
-def count_customers(connection: Connection) -> int:
-    return connection.execute(
-        select(func.count(func.distinct(invoices.c.customer_id))).where(invoices.c.open_minor > 0)
-    ).scalar_one()
+def count_customers(connection: Connection, shard: Shard | None = None) -> int:
+    """How many customers (of *shard*) have open invoices: what a run goes through."""
+    query = select(func.count(func.distinct(invoices.c.customer_id))).where(
+        invoices.c.open_minor > 0)
+    if shard is not None:
+        query = query.where(shard.owns(invoices.c.customer_id))
+    return connection.execute(query).scalar_one()
 
 
 def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
               wait: bool = True, progress: Callable[[int], None] | None = None,
-              waiting: Callable[[], None] | None = None) -> RunResult:
-    """The daily run for *as_of* (SEMANTICS.md §6)."""
-    with db.run_lock(wait=wait, waiting=waiting):
+              waiting: Callable[[], None] | None = None,
+              shard: Shard | None = None) -> RunResult:
+    """The daily run for *as_of* (SEMANTICS.md §6), whole or one *shard* of it.
+
+    Shards of a day run side by side (each holds the run lock shared, and its
+    own shard's alone); each is a run of its own in the ``run`` table, and the
+    day counts as run once all of its shards succeeded. A day split into N
+    shards is finished with shards of N, or by a whole run.
+    """
+    with db.run_lock(wait=wait, waiting=waiting, shard=shard.index if shard else None):
         with db.begin() as connection:
+            db.serialize_runs(connection)
             last = last_success(connection)
             if last is not None and last[1] > as_of:
                 raise BadInput(f"--as-of: {as_of.isoformat()} is before the last successful "
                                f"run ({last[1].isoformat()}, run {last[0]})")
             if last is not None and last[1] == as_of:
-                return RunResult(last[0], as_of, "already-ran")
-            # Holding the lock, any run still "running" was killed.
-            connection.execute(runs.update().where(runs.c.kind == "run",
-                                                   runs.c.status == "running")
-                               .values(status="interrupted"))
-        run_id = start_run(db, "run", as_of)
+                return RunResult(last[0], as_of, "already-ran", shard=_name(shard),
+                                 day="success" if shard else None)
+            if shard is not None:
+                found = _shard_runs(connection, as_of)
+                other = next((r for r in found if r.shards != shard.count), None)
+                if other is not None:
+                    raise BadInput(
+                        f"--shard: the run for {as_of.isoformat()} is split into "
+                        f"{other.shards} shards (run {other.id}): use --shard K/{other.shards}, "
+                        "or run without --shard to finish it")
+                done = next((r for r in found if r.shard == shard.index
+                             and r.status == "success"), None)
+                if done is not None:
+                    return RunResult(done.id, as_of, "already-ran", shard=str(shard),
+                                     day="incomplete")
+            # Holding the lock, a run still "running" that could not hold it now was
+            # killed: any run, or for a shard, a whole run or this very shard.
+            dead = and_(runs.c.kind == "run", runs.c.status == "running")
+            if shard is not None:
+                dead = and_(dead, or_(runs.c.shards.is_(None), and_(
+                    runs.c.shard == shard.index, runs.c.shards == shard.count)))
+            connection.execute(runs.update().where(dead).values(status="interrupted"))
+            run_id = _start(connection, "run", as_of, shard)
         with db.begin() as connection:
-            break_promises(connection, as_of, run_id)
-            purge_history(connection, as_of, setup.parameters.history_days)
-        result = RunResult(run_id, as_of, "running")
+            break_promises(connection, as_of, run_id, shard)
+            purge_history(connection, as_of, setup.parameters.history_days, shard)
+        result = RunResult(run_id, as_of, "running", shard=_name(shard))
 
         def work(context: Context) -> None:
             decisions = decide_batch(pm, context)
@@ -350,11 +484,21 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
             record(pm, context.connection, decisions, context)
             _collect(result, decisions, context.failures)
 
-        each_batch(db, setup, as_of, book.with_open_invoices(), work, run_id=run_id,
-                   simulate=False, progress=progress)
+        customers = book.with_open_invoices()
+        if shard is not None:
+            customers = and_(customers, shard.owns(book.customers.c.id))
+        each_batch(db, setup, as_of, customers, work, run_id=run_id, simulate=False,
+                   progress=progress)
         result.status = "errors" if result.errors else "success"
         finish_run(db, run_id, result.status)
+        if shard is not None:
+            with db.read() as connection:
+                result.day = _day_status(connection, as_of)
         return result
+
+
+def _name(shard: Shard | None) -> str | None:
+    return None if shard is None else str(shard)
 
 
 def _collect(result: RunResult, decisions: list[Decision], failures: dict[str, str]) -> None:

@@ -129,7 +129,11 @@ class ManualAssignment(Base):
 
 
 class Run(Base):
-    """One daily run (kind ``run``) or standalone letter run (kind ``letters``)."""
+    """One daily run (kind ``run``) or standalone letter run (kind ``letters``).
+
+    A shard of a daily run (``run --shard K/N``) is a row with *shard* K of
+    *shards* N; the day's run succeeded when all N shards did.
+    """
 
     __tablename__ = "run"
     __table_args__ = (Index("ix_run_kind_date", "kind", "date"),)
@@ -139,6 +143,8 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    shard: Mapped[int | None] = mapped_column(Integer)
+    shards: Mapped[int | None] = mapped_column(Integer)
 
 
 class History(Base):
@@ -248,3 +254,39 @@ class OutboxMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(400))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- payment prediction (SEMANTICS.md §5; arrears.plugins.prediction, docs/prediction.md)
+
+
+class PaymentModel(Base):
+    """A payment model learned by ``arrears predict train``; the newest one is in force.
+
+    *as_of* is the training date: only what was known before it was learned from.
+    *model* holds the features and coefficients, *quality* the figures measured
+    on the newest invoices held out (JSON both).
+    """
+
+    __tablename__ = "payment_model"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    trained_at: Mapped[datetime] = mapped_column(DateTime)
+    as_of: Mapped[date] = mapped_column(Date)
+    samples: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+
+
+class PredictionAction(Base):
+    """What a prediction made for an invoice (an activity): the key means once per invoice."""
+
+    __tablename__ = "prediction_action"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    hierarchy: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    date: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(20))
+    probability: Mapped[Decimal] = mapped_column(ExactDecimal)
+    model: Mapped[str | None] = mapped_column(String(200))  # what predicted it

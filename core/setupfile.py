@@ -179,6 +179,10 @@ def _parameters(data: Any, problems: Problems) -> Parameters:
         history_days=table.get("history_days", "positive", default.history_days),
         default_letter_sequence=table.get("default_letter_sequence", "id"),
         prediction_activity=table.get("prediction_activity", "id"),
+        prediction_very_late_days=table.get("prediction_very_late_days", "positive",
+                                            default.prediction_very_late_days),
+        prediction_min_paid_invoices=table.get("prediction_min_paid_invoices", "positive",
+                                               default.prediction_min_paid_invoices),
         exclude_after_last_step=table.get("exclude_after_last_step", "flag", False),
         activities_for_automations=table.get("activities_for_automations", "flag", False),
         letter_page_size=table.get("letter_page_size", "page_size", default.letter_page_size),
@@ -217,7 +221,11 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
     if action and action_type is None:
         table.error("action", f'unknown action type "{action}" (installed plugins declare: '
                     f"{names(registry.action_types)})")
-    extra = set(action_type.step_options) if action_type else set()
+    extra = set(action_type.step_options) | set(action_type.required_step_options) \
+        if action_type else set()
+    for key in action_type.required_step_options if action_type else ():
+        if key not in table.data:
+            table.error(key, f'is required by action type "{action}"')
     for key in table.data:
         if key not in STEP_KEYS | extra:
             if key in RECIPIENT_KEYS and action_type is not None:
@@ -449,6 +457,9 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
             problems.add(place, f'rank: {hierarchy.rank} is also the rank of hierarchy '
                          f'"{ranks[hierarchy.rank]}"; ranks must differ')
         ranks.setdefault(hierarchy.rank, hierarchy.id)
+        if hierarchy.use_prediction and setup.parameters.prediction_activity is None:
+            problems.add(place, "use_prediction: needs parameters.prediction_activity, the "
+                         "activity_template of the activities predictions create")
         for index, step in enumerate(hierarchy.steps, 1):
             if step.action not in registry.action_types:
                 continue  # reported as unknown

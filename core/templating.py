@@ -37,3 +37,11 @@ def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
     templates for thousands of customers.
     """
     return _compiled(source, html).render(values)
+
+
+def plain_text(html: str) -> str:
+    """The text of *html* as a reader sees it (paragraphs, lists, tables): the plain
+    part of an email whose template has no text body."""
+    from inscriptis import get_text  # loads lxml: only when a message is built
+
+    return get_text(html).strip() if html.strip() else ""

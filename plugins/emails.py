@@ -5,9 +5,9 @@ body for it, else in the template's default language: the subject as plain
 text on one line (line breaks from the data become spaces, so nothing reaches
 a mail header unescaped), the HTML body with autoescaping, the text body
 without. A template without a text body gets one derived from the rendered
-HTML (with inscriptis), so every message has both parts. It goes to the
-outbox under a key made of hierarchy, step and invoice, so it is queued once
-whatever reruns happen.
+HTML by the sender (``templating.plain_text``), so every message has both
+parts. It goes to the outbox under a key made of hierarchy, step and
+invoice, so it is queued once whatever reruns happen.
 """
 
 from __future__ import annotations
@@ -126,13 +126,6 @@ def recipient_address(customer: Customer, step: Step, context: Context) -> tuple
     return None, f'recipient "{step.recipient}" is not one of {", ".join(RECIPIENTS)}'
 
 
-def plain_text(html: str) -> str:
-    """The text of *html* as a reader sees it (paragraphs, lists), for the plain part."""
-    from inscriptis import get_text  # loads lxml: only when a message is rendered
-
-    return get_text(html).strip() if html.strip() else ""
-
-
 def _is_address(address: str) -> bool:
     return "@" in address and not any(c in address for c in "\r\n<>,;\"") and \
         one_line(address) == address
@@ -172,7 +165,9 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
             return Outcome(False, f'{SECTION} "{template.id}": body.{language}.{part}: '
                            f"{rendering_problem(error)}", document=template.id)
     subject = one_line(rendered["subject"])
-    text = rendered["text"] if body.text else plain_text(rendered["html"])
+    # Without a text body, the sender derives the plain part from the HTML when it builds
+    # the message (templating.plain_text): not in the run, where it would cost per email.
+    text = rendered["text"] if body.text else ""
     context.queue_message(
         customer, channel="email", dedupe_key=dedupe_key, recipient=address, subject=subject,
         body_html=rendered["html"], body_text=text,

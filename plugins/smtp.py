@@ -54,7 +54,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
 
-from arrears.core import hookimpl
+from arrears.core import hookimpl, templating
 from arrears.core.domain import Delivery, Message
 from arrears.core.errors import BadInput
 
@@ -221,7 +221,7 @@ def build_message(message: Message, *, now: datetime | None = None) -> EmailMess
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(now or datetime.now(UTC))
     mime["Message-ID"] = message.message_id
-    mime.set_content(message.body_text or "")
+    mime.set_content(message.body_text or templating.plain_text(message.body_html))
     if message.body_html:
         mime.add_alternative(message.body_html, subtype="html")
     if message.language:  # after the content: set_content drops Content-* headers

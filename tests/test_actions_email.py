@@ -11,9 +11,10 @@ import pytest
 
 from arrears.core.book import Batch
 from arrears.core.context import Rates
-from arrears.core.domain import Action, Contact, Customer, Invoice, Party
+from arrears.core.domain import Action, Contact, Customer, Invoice, Message, Party
 from arrears.core.testing import RecordingContext
 from arrears.plugins import emails
+from arrears.plugins.smtp import build_message
 
 AS_OF = date(2025, 1, 10)
 
@@ -76,8 +77,12 @@ def test_the_first_contact_with_the_step_s_purpose_in_import_order(arrears_pm, s
     assert (message["hierarchy"], message["step"], message["invoice_id"]) == (
         "STD", "Pre-dunning", 1)
     assert message["subject"] == "Invoice INV-2 is due on 2025-01-15"
-    # No text body in the template: derived from the HTML (plugins/emails.py plain_text).
-    assert message["body_text"] == \
+    # No text body in the template: the sender derives it from the HTML.
+    assert message["body_text"] == ""
+    built = build_message(Message(1, "C2", "email", message["recipient"], message["sender"],
+                                  message["subject"], message["body_html"], "", "en",
+                                  "<arrears.1@example>", 1))
+    assert built.get_body(("plain",)).get_content().strip() == \
         "Dear Key Corp,\n\ninvoice INV-2 of 800.00 USD is due on 2025-01-15."
 
 
