@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -290,25 +290,34 @@ def preview_hierarchy(runtime: Runtime, hierarchy: str, as_of: datetime | None,
 # --- the daily run -------------------------------------------------------------------------
 
 
-def _actions_table(actions: list[Any]) -> str:
-    return output.table([(a.customer, a.hierarchy, a.step, a.action, a.invoice, a.document,
-                          a.recipient) for a in actions],
-                        ["customer", "hierarchy", "step", "action", "invoice", "document",
-                         "recipient"])
+def _actions_table(actions: Iterable[Any]) -> Iterator[str]:
+    return output.table_lines(
+        lambda: ((a.customer, a.hierarchy, a.step, a.action, a.invoice, a.document,
+                  a.recipient) for a in actions),
+        ["customer", "hierarchy", "step", "action", "invoice", "document", "recipient"])
 
 
-def _run_text(result: run_.RunResult) -> str:
+def _run_text(result: run_.RunResult) -> Iterator[str]:
     shard = f" (shard {result.shard}, day {result.day})" if result.shard else ""
-    lines = [f"run {result.run}{shard}, {result.date}: {result.status}, "
-             f"{len(result.actions)} actions, "
-             f"{len(result.skipped)} not possible, {len(result.errors)} customers failed"]
+    yield (f"run {result.run}{shard}, {result.date}: {result.status}, "
+           f"{len(result.actions)} actions, "
+           f"{len(result.skipped)} not possible, {len(result.errors)} customers failed")
     if result.actions:
-        lines.append(_actions_table(result.actions))
+        yield from _actions_table(result.actions)
     for note in result.skipped:
-        lines.append(f"not possible: {note.customer} {note.step}: {note.reason}")
+        yield f"not possible: {note.customer} {note.step}: {note.reason}"
     for note in result.errors:
-        lines.append(f"failed: {note.customer}: {note.reason}")
-    return "\n".join(lines)
+        yield f"failed: {note.customer}: {note.reason}"
+
+
+def emit_streamed(document: dict[str, Any], fmt: str, lines: Iterable[str]) -> None:
+    """:func:`emit` for results too large to hold twice (a run's actions): the JSON
+    document, or the text *lines*, written a piece at a time."""
+    if fmt == "json":
+        output.write_json(document, lambda text: click.echo(text, nl=False))
+    else:
+        for line in lines:
+            click.echo(line)
 
 
 @cli.command()
@@ -341,17 +350,17 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
         click.echo(f"shard {shard} of the run for {day}: {result.status}; the day's run is "
                    + ("complete: every shard succeeded" if result.day == "success" else
                       "not complete until every shard has succeeded"), err=True)
-    emit(_run_document(result), fmt, lambda _: _run_text(result))
+    emit_streamed(_run_document(result), fmt, _run_text(result))
     if result.status == "errors":
         sys.exit(1)
 
 
-def _run_document(result: run_.RunResult) -> Any:
+def _run_document(result: run_.RunResult) -> dict[str, Any]:
     """``run --format json``: the keys ``shard`` and ``day`` only for a shard."""
+    document = {"run": result.run, "date": result.date, "status": result.status,
+                "actions": result.actions, "skipped": result.skipped, "errors": result.errors}
     if result.shard is not None:
-        return result
-    document = output.converter.unstructure(result)
-    del document["shard"], document["day"]
+        document.update(shard=result.shard, day=result.day)
     return document
 
 
@@ -378,8 +387,8 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, fm
     result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
-    emit({"date": result.date, "actions": result.actions, "skipped": result.skipped,
-          "errors": result.errors}, fmt, lambda _: _actions_table(result.actions))
+    emit_streamed({"date": result.date, "actions": result.actions, "skipped": result.skipped,
+                   "errors": result.errors}, fmt, _actions_table(result.actions))
 
 
 @cli.command()

@@ -89,7 +89,6 @@ class Context:
     batch: Any = None  # arrears.core.book.Batch during a run
     eligible: dict[str, list[Invoice]] = attrs.field(factory=dict)
     writes: list[tuple[Any, dict[str, Any], list[dict[str, Any]]]] = attrs.field(factory=list)
-    _payments: dict[str, list[Payment]] | None = attrs.field(default=None, init=False)
     _queued: set[str] = attrs.field(factory=set, init=False)  # outbox keys of this batch
     _memo: dict[str, Any] = attrs.field(factory=dict, init=False)
 
@@ -138,9 +137,9 @@ class Context:
         """
         if self.batch is None or self.connection is None:
             return []
-        if self._payments is None:
-            self._payments = book.load_payments(self.connection, self.batch.customers, self.as_of)
-        return self._payments.get(customer.account, [])
+        payments = self.memo("payments", lambda: book.load_payments(
+            self.connection, self.batch.customers, self.as_of))
+        return payments.get(customer.account, [])
 
     def memo(self, key: str, load: Callable[[], Any]) -> Any:
         """``load()``, called the first time *key* is asked for in this batch, then kept.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,30 @@ def to_json(value: Any) -> str:
     return json.dumps(converter.unstructure(value), ensure_ascii=False, indent=2)
 
 
+def write_json(document: Mapping[str, Any], write: Callable[[str], None]) -> None:
+    """Write *document* as :func:`to_json` would, a piece at a time: the items of a
+    value that is neither a list nor a mapping but iterable (a run's
+    :class:`~arrears.core.run.ActionSpool`) are converted one by one as they
+    are written, never held together."""
+    write("{")
+    for index, (key, value) in enumerate(document.items()):
+        write(("," if index else "") + f"\n  {json.dumps(key)}: ")
+        if isinstance(value, Iterable) and not isinstance(value, str | bytes | Sequence | Mapping):
+            written = False
+            for item in value:
+                write(("," if written else "[") + "\n    " + _indented(item, 2))
+                written = True
+            write("\n  ]" if written else "[]")
+        else:
+            write(_indented(value, 1))
+    write("\n}\n")
+
+
+def _indented(value: Any, level: int) -> str:
+    text = json.dumps(converter.unstructure(value), ensure_ascii=False, indent=2)
+    return text.replace("\n", "\n" + "  " * level)
+
+
 def plain(value: Any) -> str:
     """A value as a table cell."""
     if value is None:
@@ -32,10 +56,17 @@ def plain(value: Any) -> str:
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """Rows as an aligned text table with a header line."""
-    cells = [[plain(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in cells]
-    return "\n".join(lines)
+    return "\n".join(table_lines(lambda: rows, headers))
+
+
+def table_lines(rows: Callable[[], Iterable[Sequence[Any]]],
+                headers: Sequence[str]) -> Iterator[str]:
+    """The lines of :func:`table`, for rows too many to hold: *rows* is called twice,
+    once to measure the columns and once to write them."""
+    widths = [len(h) for h in headers]
+    for row in rows():
+        widths = [max(w, len(plain(v))) for w, v in zip(widths, row, strict=True)]
+    yield "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    for row in rows():
+        yield "  ".join(plain(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
 

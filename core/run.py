@@ -17,7 +17,10 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -94,6 +97,33 @@ class Decision:
     error: str | None = None
 
 
+class ActionSpool:
+    """The actions of a run or simulation, kept in a temporary file as batches are
+    decided, so that a day of 100,000 actions needs no more memory than a day of ten.
+    Iterate it (as many times as needed) for the actions, in the order decided."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._count = 0
+
+    def extend(self, actions: Iterable[Action]) -> None:
+        self._file.seek(0, os.SEEK_END)
+        for a in actions:
+            self._file.write(json.dumps([a.customer, a.hierarchy, a.step, a.action, a.invoice,
+                                         a.date.isoformat(), a.document, a.recipient]) + "\n")
+            self._count += 1
+
+    def __iter__(self) -> Iterator[Action]:
+        self._file.seek(0)
+        for line in self._file:
+            fields = json.loads(line)
+            fields[5] = date.fromisoformat(fields[5])
+            yield Action(*fields)
+
+    def __len__(self) -> int:
+        return self._count
+
+
 @attrs.define
 class RunResult:
     """``run --format json`` (spec/CLI.md).
@@ -105,7 +135,7 @@ class RunResult:
     run: int | None
     date: date
     status: str
-    actions: list[Action] = attrs.Factory(list)
+    actions: ActionSpool = attrs.Factory(ActionSpool)
     skipped: list[Note] = attrs.Factory(list)
     errors: list[Note] = attrs.Factory(list)
     shard: str | None = None

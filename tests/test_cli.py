@@ -63,3 +63,24 @@ def test_a_database_driver_that_is_not_installed_is_named(tmp_path):
     assert result.returncode == 2
     assert "needs the Python package pg8000, which is not installed" in result.stderr
     assert "p4ss" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_runs_actions_stream_out_as_the_json_they_would_be_at_once():
+    from datetime import date
+
+    from arrears.core import output
+    from arrears.core.domain import Action
+    from arrears.core.run import ActionSpool
+
+    actions = [Action(f"C{n}", "STD", "Call", "activity", f"INV-{n}", date(2025, 1, n + 1),
+                      "CALL", "ANNA") for n in range(3)]
+    spool = ActionSpool()
+    spool.extend(actions[:2])
+    assert list(spool) == actions[:2]  # read back between batches, then written on
+    spool.extend(actions[2:])
+    assert (len(spool), list(spool), list(spool)) == (3, actions, actions)
+    pieces: list[str] = []
+    output.write_json({"date": date(2025, 1, 9), "actions": spool, "none": ActionSpool(),
+                       "errors": []}, pieces.append)
+    assert "".join(pieces) == output.to_json(
+        {"date": date(2025, 1, 9), "actions": actions, "none": [], "errors": []}) + "\n"
