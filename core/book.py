@@ -107,18 +107,22 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     open_invoices: dict[str, list[Invoice]] = {c.account: [] for c in batch}
     numbers: dict[int, str] = {}
     invoice_ids: dict[str, int] = {}
-    query = (select(invoices).where(invoices.c.customer_id.in_(ids), invoices.c.open_minor > 0)
-             .order_by(invoices.c.due_date, invoices.c.invoice_date, invoices.c.number))
-    for row in connection.execute(query):
-        account = ids[row.customer_id]
-        numbers[row.id] = row.number
-        invoice_ids[row.number] = row.id
+    c = invoices.c
+    query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
+                    c.open_minor, c.currency, c.status, c.promised_date)
+             .where(c.customer_id.in_(ids), c.open_minor > 0)
+             .order_by(c.due_date, c.invoice_date, c.number))
+    # The hot loop of a run (every open invoice): plain tuples, no lookups by name.
+    for (id_, number, customer_id, invoice_date, due_date, amount_minor, open_minor, currency,
+         status, promised_date) in connection.execute(query):
+        account = ids[customer_id]
+        numbers[id_] = number
+        invoice_ids[number] = id_
+        if status == "promised":
+            status = effective_status(status, promised_date, as_of)
         open_invoices[account].append(Invoice(
-            number=row.number, customer=account, invoice_date=row.invoice_date,
-            due_date=row.due_date, amount=money.from_minor(row.amount_minor, row.currency),
-            open_amount=money.from_minor(row.open_minor, row.currency), currency=row.currency,
-            status=effective_status(row.status, row.promised_date, as_of),
-            promised_date=row.promised_date, id=row.id))
+            number, account, invoice_date, due_date, money.from_minor(amount_minor, currency),
+            money.from_minor(open_minor, currency), currency, status, promised_date, id_))
 
     contacts: dict[str, list[Contact]] = {}
     table = schema.Contact.__table__
