@@ -83,6 +83,11 @@ def _sqlite_begin(connection: Connection) -> None:
 
 # --- bulk writes: where the two backends differ ------------------------------------------
 
+SQLITE_STATEMENT_CACHE = 8
+"""Prepared statements sqlite3 keeps per connection (its default is 128). A batch's
+queries name its customers and invoices in IN lists, so each is new SQL and a large
+prepared statement; a long cache kept them all and the run's memory grew with the book."""
+
 SQLITE_CACHE_KIB = 256 * 1024
 """SQLite page cache while writing in bulk (taken as needed): inserting into the indexes
 of a large table without it rereads pages from the OS again and again."""
@@ -162,8 +167,9 @@ class Database:
     def engine(self) -> Engine:
         if self._engine is None:
             try:
-                engine = create_engine(self.url, **({} if self.is_sqlite else
-                                                    {"pool_pre_ping": True}))
+                engine = create_engine(self.url, **(
+                    {"connect_args": {"cached_statements": SQLITE_STATEMENT_CACHE}}
+                    if self.is_sqlite else {"pool_pre_ping": True}))
             except ModuleNotFoundError as missing:
                 extra = " (pip install 'arrears[postgresql]')" if \
                     self.url.get_backend_name() == "postgresql" else ""
