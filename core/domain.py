@@ -6,6 +6,7 @@ CSV files. Amounts are Decimal with their currency's decimals; dates are dates.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -75,13 +76,14 @@ class Hierarchy:
     use_prediction: bool = False
     steps: tuple[Step, ...] = ()
 
-    @property
+    @functools.cached_property
     def pre_dunning_step(self) -> Step | None:
         return next((s for s in self.steps if s.pre_dunning), None)
 
-    @property
+    @functools.cached_property
     def regular_steps(self) -> tuple[Step, ...]:
-        """The non-pre-dunning steps, ordered by offset."""
+        """The non-pre-dunning steps, ordered by offset (worked out once: every
+        customer's decision asks)."""
         return tuple(sorted((s for s in self.steps if not s.pre_dunning), key=lambda s: s.offset))
 
 
