@@ -29,6 +29,8 @@ class Parameters:
     prediction_activity: str | None = None
     prediction_very_late_days: int = 30  # paid more than this many days late is "very late"
     prediction_min_paid_invoices: int = 100  # fewer paid invoices: no payment model
+    # a payment model whose held-out ROC AUC is below this is not used: it would guess
+    prediction_min_roc_auc: Decimal = Decimal("0.6")
     exclude_after_last_step: bool = False
     activities_for_automations: bool = False
     letter_page_size: str = "A4"  # "A4" or "Letter": the page of rendered letters

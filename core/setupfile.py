@@ -114,6 +114,16 @@ def _page_size(value: Any) -> str:
 _KINDS["page_size"] = _page_size
 
 
+def _roc_auc(value: Any) -> Decimal:
+    number = options.decimal(value)
+    if not Decimal("0.5") <= number <= 1:
+        raise ValueError(f"expected a ROC AUC from 0.5 (chance) to 1, got {options.show(value)}")
+    return number
+
+
+_KINDS["roc_auc"] = _roc_auc
+
+
 def _letter_text(letter: _Table, base: Path | None) -> dict[str, str]:
     """``text``: a table of language -> Jinja text (a .txt/.html file next to the setup
     file, or inline), each checked to compile."""
@@ -183,6 +193,8 @@ def _parameters(data: Any, problems: Problems) -> Parameters:
                                             default.prediction_very_late_days),
         prediction_min_paid_invoices=table.get("prediction_min_paid_invoices", "positive",
                                                default.prediction_min_paid_invoices),
+        prediction_min_roc_auc=table.get("prediction_min_roc_auc", "roc_auc",
+                                         default.prediction_min_roc_auc),
         exclude_after_last_step=table.get("exclude_after_last_step", "flag", False),
         activities_for_automations=table.get("activities_for_automations", "flag", False),
         letter_page_size=table.get("letter_page_size", "page_size", default.letter_page_size),

@@ -250,6 +250,11 @@ def usable(model: Model | None, parameters: Parameters) -> str | None:
     if model.paid < needed:
         return (f"{model.label} learned from {model.paid} paid invoices, fewer than "
                 f"parameters.prediction_min_paid_invoices ({needed}): nothing is predicted")
+    auc, least = model.quality.get("roc_auc"), parameters.prediction_min_roc_auc
+    if auc is not None and auc < least:
+        return (f"{model.label} ranks held-out invoices with a ROC AUC of {auc}, below "
+                f"parameters.prediction_min_roc_auc ({least}): it would guess, so nothing is "
+                "predicted")
     return None
 
 
@@ -593,6 +598,8 @@ def train_command(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> No
         setup_ = runtime.setup(connection)
         model = train(connection, setup_.parameters, cli_.as_of_date(setup_, as_of))
     cli_.emit(model_summary(model), fmt, _trained_text)
+    if (unusable := usable(model, setup_.parameters)) is not None:
+        click.echo(f"warning: {unusable}", err=True)
 
 
 @hookimpl

@@ -258,6 +258,31 @@ def test_a_model_below_a_raised_minimum_predicts_nothing(trained, tmp_path):
     assert {p["prediction"] for p in listed.json()["invoices"]} == {None}
 
 
+def test_a_model_that_ranks_no_better_than_a_guess_predicts_nothing(trained, arrears_db_url):
+    model = trained("predict", "--as-of", "2025-06-02", "--format", "json").assert_success()
+    assert {p["prediction"] for p in model.json()["invoices"]} != {None}  # measured 1.0
+    engine = create_engine(arrears_db_url)
+    with engine.begin() as connection:  # as if it had learned from a book of coin tosses
+        quality = json.loads(connection.execute(text("SELECT quality FROM payment_model"))
+                             .scalar_one())
+        connection.execute(text("UPDATE payment_model SET quality = :q"),
+                           {"q": json.dumps({**quality, "roc_auc": 0.55})})
+    engine.dispose()
+    listed = trained("predict", "--as-of", "2025-06-02", "--format", "json").assert_success()
+    assert ("ranks held-out invoices with a ROC AUC of 0.55, below "
+            "parameters.prediction_min_roc_auc (0.6)") in listed.stderr
+    assert {p["prediction"] for p in listed.json()["invoices"]} == {None}
+    assert [a for a in run(trained, AS_OF)["actions"] if a["step"] == "prediction"] == []
+
+
+def test_the_least_roc_auc_is_a_number_from_a_coin_toss_to_one(arrears_cli, tmp_path):
+    bad = {**SETUP, "parameters": {**SETUP["parameters"], "prediction_min_roc_auc": "0.4"}}
+    (tmp_path / "bad.toml").write_text(tomli_w.dumps(bad))
+    result = arrears_cli("setup", "check", tmp_path / "bad.toml").assert_exit(2)
+    assert ('parameters: prediction_min_roc_auc: expected a ROC AUC from 0.5 (chance) to 1, '
+            'got "0.4"') in result.stderr
+
+
 # --- arrears predict ---------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ import random
 import tempfile
 import unicodedata
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,8 @@ def _invoices(rng: random.Random, customers: list[dict[str, str]],
                 minor = max(100, round(usd * 100))
             drafts.append({"customer": customer["account"], "currency": currency,
                            "due": today + timedelta(days=offset), "minor": minor,
-                           "history": history, "roll": rng.random()})
+                           "history": history, "roll": rng.random(),
+                           "habit": _habit(customer["account"])})
     drafts.sort(key=lambda d: (d["due"], d["customer"], d["roll"]))
 
     rows: list[dict[str, str]] = []
@@ -262,14 +263,31 @@ def _invoices(rng: random.Random, customers: list[dict[str, str]],
     return rows, payments
 
 
+# How each kind of customer turns a random draw of days late into its own: payment
+# prediction has something to learn (docs/prediction.md).
+HABITS: dict[str, Callable[[int], int]] = {
+    "punctual": lambda days: days // 5 - 3,
+    "late": lambda days: 5 + days // 2,
+    "very late": lambda days: 25 + days,
+}
+
+
+def _habit(account: str) -> str:
+    """The customer's payment habit: its own random draw, so the rest of the book is the
+    same whatever the habits."""
+    return random.Random(f"habit:{account}").choice(("punctual", "punctual", "late",
+                                                     "very late"))
+
+
 def _payments(rng: random.Random, draft: dict[str, Any], today: date) -> list[tuple[date, int]]:
     """The payments of one invoice: (date, minor units), none later than yesterday."""
     due: date = draft["due"]
     minor: int = draft["minor"]
     days = (due - today).days
     yesterday = today - timedelta(days=1)
+    habit = HABITS[draft["habit"]]
     if draft["history"]:
-        paid_on = due + timedelta(days=rng.randint(-5, 20))
+        paid_on = due + timedelta(days=habit(rng.randint(-5, 20)))
         if rng.random() < 0.15 and minor >= 200:          # paid in two instalments
             first = round(minor * rng.uniform(0.3, 0.7))
             return [(paid_on - timedelta(days=rng.randint(7, 20)), first),
@@ -278,7 +296,7 @@ def _payments(rng: random.Random, draft: dict[str, Any], today: date) -> list[tu
     roll = rng.random()
     if days < 0:
         if roll < 0.3 + 0.45 * (-days / -DUE_FROM):      # the older, the likelier paid
-            late = rng.randint(-10, min(25, -days - 1))
+            late = min(habit(rng.randint(-10, min(25, -days - 1))), -days - 1)
             return [(due + timedelta(days=late), minor)]
         if roll > 0.9 and minor >= 200:
             start = due - timedelta(days=TERMS_DAYS - 1)
