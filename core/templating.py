@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache, lru_cache
 from typing import Any
 
@@ -37,6 +38,12 @@ def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
     templates for thousands of customers.
     """
     return _compiled(source, html).render(values)
+
+
+def language(wanted: str | None, available: Collection[str], default: str) -> str:
+    """The language to render a template in: *wanted* (the customer's) when the template
+    has it among *available*, else the template's *default* (SEMANTICS.md §5)."""
+    return wanted if wanted is not None and wanted in available else default
 
 
 def plain_text(html: str) -> str:

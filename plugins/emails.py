@@ -150,8 +150,7 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
         return Outcome(True, f"email {template.id} to {address} was already in the outbox",
                        recipient=address, document=template.id)
 
-    language = customer.language if customer.language in template.body else \
-        template.default_language
+    language = templating.language(customer.language, template.body, template.default_language)
     body = template.body[language]
     values = template_values(customer, invoice, step, hierarchy, context,
                              invoices=context.eligible_invoices(customer),

@@ -47,13 +47,13 @@ def execute_action(action, customer, invoice, step, hierarchy, context):
     phones = [c.phone for c in context.contacts(customer, step.contact_purpose) if c.phone]
     if not phones:
         return Outcome(False, f'no contact with purpose "{step.contact_purpose}" and a phone')
-    lang = customer.language if customer.language in template.text else template.default_language
-    text = templating.render(template.text[lang], {"customer": customer, "invoice": invoice})
+    language = templating.language(customer.language, template.text, template.default_language)
+    text = templating.render(template.text[language], {"customer": customer, "invoice": invoice})
     if len(text) > template.max_length:
         return Outcome(False, f"the text is {len(text)} characters, over {template.max_length}")
     context.queue_message(customer, channel="sms", recipient=phones[0], body_text=text,
                           dedupe_key=f"sms:{hierarchy.id}:{step.description}:{invoice.number}",
-                          template=template.id, language=lang, invoice=invoice.number,
+                          template=template.id, language=language, invoice=invoice.number,
                           hierarchy=hierarchy.id, step=step.description)
     return Outcome(True, recipient=phones[0], document=template.id)
 
