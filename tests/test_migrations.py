@@ -110,3 +110,11 @@ def test_commands_refuse_a_database_without_the_schema(tmp_path, arrears_pm):
     result.assert_success()  # listing plugins needs no database
     refused = Cli(f"sqlite:///{other}", arrears_pm)("setup", "show").assert_exit(2)
     assert "has no arrears schema" in refused.stderr and "arrears init" in refused.stderr
+
+
+def test_the_revision_commands_require_is_the_migrations_head(arrears_db_url):
+    from arrears.core.db import HEAD_REVISION, Database
+
+    db = Database(arrears_db_url)
+    assert HEAD_REVISION == db.head_revision()
+    db.dispose()
