@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
 
 from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, Payment, PostedLetter, StepRun
@@ -73,7 +73,7 @@ class Batch:
     Invoices are the open ones, with a promise whose date has passed already
     seen as ``broken`` (SEMANTICS.md §7). Step runs and letters are those of
     open invoices; *last_contact* is the latest contact before the run date;
-    *queued* the outbox keys of messages about open invoices.
+    *queued* the outbox keys of messages about open invoices, or about no invoice.
     """
 
     customers: list[Customer]
@@ -165,7 +165,9 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
 
     outbox = schema.OutboxMessage.__table__
     queued = frozenset(connection.execute(
-        select(outbox.c.dedupe_key).where(outbox.c.invoice_id.in_(numbers))).scalars())
+        select(outbox.c.dedupe_key).where(or_(
+            outbox.c.invoice_id.in_(numbers),
+            and_(outbox.c.invoice_id.is_(None), outbox.c.customer_id.in_(ids))))).scalars())
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
                  invoice_ids, queued)
 

@@ -351,6 +351,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
                    + ("complete: every shard succeeded" if result.day == "success" else
                       "not complete until every shard has succeeded"), err=True)
     emit_streamed(_run_document(result), fmt, _run_text(result))
+    result.actions.close()
     if result.status == "errors":
         sys.exit(1)
 
@@ -389,6 +390,7 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, fm
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
     emit_streamed({"date": result.date, "actions": result.actions, "skipped": result.skipped,
                    "errors": result.errors}, fmt, _actions_table(result.actions))
+    result.actions.close()
 
 
 @cli.command()

@@ -89,7 +89,9 @@ class Context:
     batch: Any = None  # arrears.core.book.Batch during a run
     eligible: dict[str, list[Invoice]] = attrs.field(factory=dict)
     writes: list[tuple[Any, dict[str, Any], list[dict[str, Any]]]] = attrs.field(factory=list)
-    _queued: set[str] = attrs.field(factory=set, init=False)  # outbox keys of this batch
+    # the outbox keys this batch queued, also when simulating: a set, and in order for forget
+    _queued: set[str] = attrs.field(factory=set, init=False)
+    _queued_order: list[str] = attrs.field(factory=list, init=False)
     _memo: dict[str, Any] = attrs.field(factory=dict, init=False)
 
     # --- reading --------------------------------------------------------------
@@ -184,15 +186,16 @@ class Context:
     def _invoice_id(self, number: str | None) -> int | None:
         return self.batch.invoice_ids.get(number) if self.batch and number else None
 
-    def mark(self) -> int:
+    def mark(self) -> tuple[int, int]:
         """A point to :meth:`forget` back to (before deciding for a customer)."""
-        return len(self.writes)
+        return len(self.writes), len(self._queued_order)
 
-    def forget(self, mark: int) -> None:
+    def forget(self, mark: tuple[int, int]) -> None:
         """Drop what was stored since *mark*: the customer's decision failed."""
-        del self.writes[mark:]
-        self._queued = {values["dedupe_key"] for _, values, _ in self.writes
-                        if "dedupe_key" in values}
+        writes, queued = mark
+        del self.writes[writes:]
+        self._queued.difference_update(self._queued_order[queued:])
+        del self._queued_order[queued:]
 
     def flush(self) -> None:
         """Write everything stored, one statement per table (letters, then their lines)."""
@@ -262,12 +265,14 @@ class Context:
         """Put a message in the outbox, in the batch's transaction.
 
         *dedupe_key* is unique across the outbox: a message whose key is
-        already there (or stored by this batch) is not queued again, whatever
-        reruns happen. Returns whether the message was queued.
+        already there (about one of the batch's open invoices, or about no
+        invoice) or stored by this batch is not queued again, whatever reruns
+        happen. Returns whether the message was queued.
         """
         if self.message_queued(dedupe_key):
             return False
         self._queued.add(dedupe_key)
+        self._queued_order.append(dedupe_key)
         self._insert(
             schema.OutboxMessage.__table__, dedupe_key=dedupe_key, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,

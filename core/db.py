@@ -23,7 +23,9 @@ RUN_LOCK_KEY = 0x61727265  # "arre": the advisory lock key of the daily run
 
 
 BACKENDS = ("sqlite", "postgresql")
-_PASSWORD_IN_URL = re.compile(r"(?<=://)([^/?#@]*?):[^/?#]*@")
+# user:password@ after the scheme; the password runs to the last @ of the URL, since
+# SQLAlchemy accepts / ? # and @ in it unquoted.
+_PASSWORD_IN_URL = re.compile(r"(?<=://)([^/?#@:\s]*):\S*@")
 
 
 def hide_password(text: str) -> str:

@@ -102,9 +102,12 @@ class ActionSpool:
     decided, so that a day of 100,000 actions needs no more memory than a day of ten.
     Iterate it (as many times as needed) for the actions, in the order decided."""
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")
+    def __init__(self) -> None:  # in memory up to 1 MiB (about 5,000 actions), then a file
+        self._file = tempfile.SpooledTemporaryFile(1 << 20, "w+", encoding="utf-8")
         self._count = 0
+
+    def close(self) -> None:
+        self._file.close()
 
     def extend(self, actions: Iterable[Action]) -> None:
         self._file.seek(0, os.SEEK_END)
@@ -325,6 +328,8 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
         except SQLAlchemyError:
             raise  # the batch's transaction is broken: the batch rolls back
         except Exception as error:  # a plugin's bug fails its customer, not the whole run
+            if os.environ.get("ARREARS_DEBUG"):
+                raise  # the traceback, for whoever debugs the plugin
             context.forget(mark)
             context.failures[customer.account] = f"a plugin failed: {type(error).__name__}: {error}"
             continue

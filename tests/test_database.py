@@ -46,6 +46,8 @@ def test_hide_password_hides_it_in_any_text():
     assert hide_password(f"at postgresql://ar:{SECRET}@h:5432/db?x=1 failed") == \
         "at postgresql://ar:***@h:5432/db?x=1 failed"
     assert hide_password("sqlite:///a@b.db") == "sqlite:///a@b.db"
+    for password in ("pa/ss", "p@ss", "p?x#y"):  # SQLAlchemy takes each of these unquoted
+        assert hide_password(f"postgresql://ar:{password}@h/db") == "postgresql://ar:***@h/db"
     assert Database(f"postgresql://ar:{SECRET}@h/db").display_url == \
         "postgresql+psycopg://ar:***@h/db"
 

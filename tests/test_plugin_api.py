@@ -70,6 +70,8 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
                                   "reason": "a plugin failed: KeyError: 'phone'"}]
     failed = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
     assert failed and "KeyError" in failed[0]["reason"]
+    with pytest.raises(KeyError):  # ARREARS_DEBUG: the plugin's author sees the traceback
+        arrears_book.cli("run", "--as-of", "2025-01-17", env={"ARREARS_DEBUG": "1"})
 
 
 def test_a_message_key_is_queued_once_however_often_a_plugin_queues_it(book, arrears_book):

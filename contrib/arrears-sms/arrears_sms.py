@@ -8,6 +8,7 @@ token ``$ARREARS_SMS_TOKEN``.
 
 import json
 import os
+from http.client import HTTPException
 from urllib import request
 
 import attrs
@@ -72,8 +73,8 @@ def deliver_messages(channel, messages, report, settings):
         try:
             with request.urlopen(post, timeout=10):
                 report(message, Delivery("sent"))
-        except OSError as problem:  # an HTTPError (4xx: refused for good), unreachable, timeout
-            refused = 400 <= getattr(problem, "code", 0) < 500
+        except (OSError, HTTPException) as problem:  # an HTTPError, no gateway, a timeout
+            refused = 400 <= getattr(problem, "code", 0) < 500 and problem.code not in (408, 429)
             report(message, Delivery("failed" if refused else "retry", str(problem)))
             if not refused:  # the gateway is in trouble: the rest stay queued for the next send
                 break

@@ -216,6 +216,14 @@ def test_a_4xx_fails_the_message_for_good_a_5xx_leaves_it_queued(book, gateway):
     assert len(gateway.received) == 3
 
 
+def test_too_many_requests_is_no_refusal_the_message_waits(book, gateway):
+    book.run("2025-01-18")
+    gateway.replies = [429]
+    summary = send(book).assert_exit(1).json()
+    assert (summary["queued"], summary["failed"], summary["not_attempted"]) == (1, 0, 1)
+    assert send(book).assert_success().json()["sent"] == 2
+
+
 def test_an_unreachable_or_slow_gateway_leaves_every_message_queued(book, gateway, monkeypatch):
     book.run("2025-01-18")
     gateway.replies = ["slow"]
