@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, exists, select
 
 from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, Payment, PostedLetter, StepRun
@@ -88,10 +88,11 @@ class Batch:
     def open_amounts(self) -> dict[str, dict[str, Decimal]]:
         amounts: dict[str, dict[str, Decimal]] = {}
         for account, open_invoices in self.invoices.items():
-            by_currency = amounts.setdefault(account, {})
+            by_currency = amounts[account] = {}
             for invoice in open_invoices:
-                by_currency[invoice.currency] = (
-                    by_currency.get(invoice.currency, Decimal(0)) + invoice.open_amount)
+                currency = invoice.currency
+                by_currency[currency] = (by_currency[currency] + invoice.open_amount
+                                         if currency in by_currency else invoice.open_amount)
         return amounts
 
 
@@ -103,19 +104,30 @@ def effective_status(status: str, promised: date | None, as_of: date) -> str:
 
 
 def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -> Batch:
+    """Everything the run needs about the customers of *batch*, read set-wise.
+
+    A batch is a run of consecutive customer ids, so every table is read by the
+    range of the batch's ids (an index range scan with two bound parameters)
+    and rows of customers between them that are not in the batch are dropped
+    here: an ``IN`` list of the batch's ids is a new, long statement for each
+    batch, and compiling it cost more than the query.
+    """
     ids = {c.id: c.account for c in batch}
+    first, last = min(ids), max(ids)
     open_invoices: dict[str, list[Invoice]] = {c.account: [] for c in batch}
     numbers: dict[int, str] = {}
     invoice_ids: dict[str, int] = {}
     c = invoices.c
     query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
                     c.open_minor, c.currency, c.status, c.promised_date)
-             .where(c.customer_id.in_(ids), c.open_minor > 0)
+             .where(c.customer_id.between(first, last), c.open_minor > 0)
              .order_by(c.due_date, c.invoice_date, c.number))
     # The hot loop of a run (every open invoice): plain tuples, no lookups by name.
     for (id_, number, customer_id, invoice_date, due_date, amount_minor, open_minor, currency,
          status, promised_date) in connection.execute(query):
-        account = ids[customer_id]
+        account = ids.get(customer_id)
+        if account is None:
+            continue
         numbers[id_] = number
         invoice_ids[number] = id_
         if status == "promised":
@@ -126,48 +138,55 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
 
     contacts: dict[str, list[Contact]] = {}
     table = schema.Contact.__table__
-    for row in connection.execute(select(table).where(table.c.customer_id.in_(ids))
+    for row in connection.execute(select(table).where(table.c.customer_id.between(first, last))
                                   .order_by(table.c.position)):
-        contacts.setdefault(ids[row.customer_id], []).append(
-            Contact(ids[row.customer_id], row.email, row.purpose, row.name, row.phone))
+        account = ids.get(row.customer_id)
+        if account is not None:
+            contacts.setdefault(account, []).append(
+                Contact(account, row.email, row.purpose, row.name, row.phone))
 
     step_runs: dict[str, list[StepRun]] = {}
     last_contact: dict[str, date] = {}
     table = schema.StepRun.__table__
-    for row in connection.execute(select(table).where(table.c.customer_id.in_(ids))
-                                  .order_by(table.c.date, table.c.id)):
-        account = ids[row.customer_id]
-        if row.date < as_of:
-            last_contact[account] = max(row.date, last_contact.get(account, row.date))
-        if row.invoice_id in numbers:
+    query = (select(table.c.customer_id, table.c.invoice_id, table.c.hierarchy, table.c.step,
+                    table.c.date)
+             .where(table.c.customer_id.between(first, last)).order_by(table.c.date, table.c.id))
+    for customer_id, invoice_id, hierarchy, step, on in connection.execute(query):
+        account = ids.get(customer_id)
+        if account is None:
+            continue
+        if on < as_of and (account not in last_contact or on > last_contact[account]):
+            last_contact[account] = on
+        if invoice_id in numbers:
             step_runs.setdefault(account, []).append(
-                StepRun(row.hierarchy, row.step, numbers[row.invoice_id], row.date))
+                StepRun(hierarchy, step, numbers[invoice_id], on))
 
-    letters: dict[int, tuple[str, PostedLetter]] = {}
+    letters: dict[int, tuple[str, Any]] = {}
     listed: dict[int, set[str]] = {}
     letter, line = schema.Letter.__table__, schema.LetterInvoice.__table__
     # Selected by customer alone, the open invoices' lines kept here: with a second
-    # IN list (the invoices) SQLite's plan is fifty times slower.
-    query = (select(letter, line.c.invoice_id).join(line, line.c.letter_id == letter.c.id)
-             .where(letter.c.customer_id.in_(ids)))
-    for row in connection.execute(query):
-        if row.invoice_id not in numbers:
-            continue
-        listed.setdefault(row.id, set()).add(numbers[row.invoice_id])
-        letters[row.id] = (ids[row.customer_id], PostedLetter(
-            row.sequence, row.code, row.position, row.date, frozenset()))
+    # condition on the invoices SQLite's plan is fifty times slower.
+    query = (select(letter.c.id, letter.c.customer_id, letter.c.sequence, letter.c.code,
+                    letter.c.position, letter.c.date, line.c.invoice_id)
+             .join(line, line.c.letter_id == letter.c.id)
+             .where(letter.c.customer_id.between(first, last)))
+    for letter_id, customer_id, *found, invoice_id in connection.execute(query):
+        if invoice_id in numbers:
+            listed.setdefault(letter_id, set()).add(numbers[invoice_id])
+            letters[letter_id] = (ids[customer_id], found)
     posted: dict[str, list[PostedLetter]] = {}
-    for letter_id, (account, found) in sorted(letters.items()):
+    for letter_id, (account, (sequence, code, position, on)) in sorted(letters.items()):
         posted.setdefault(account, []).append(
-            attrs.evolve(found, invoices=frozenset(listed[letter_id])))
+            PostedLetter(sequence, code, position, on, frozenset(listed[letter_id])))
     for account_letters in posted.values():
         account_letters.sort(key=lambda p: (p.date, p.position))
 
+    # The outbox keys of messages about the batch's open invoices, or about no invoice.
     outbox = schema.OutboxMessage.__table__
-    queued = frozenset(connection.execute(
-        select(outbox.c.dedupe_key).where(or_(
-            outbox.c.invoice_id.in_(numbers),
-            and_(outbox.c.invoice_id.is_(None), outbox.c.customer_id.in_(ids))))).scalars())
+    query = (select(outbox.c.dedupe_key, outbox.c.customer_id, outbox.c.invoice_id)
+             .where(outbox.c.customer_id.between(first, last)))
+    queued = frozenset(key for key, customer_id, invoice_id in connection.execute(query)
+                       if invoice_id in numbers or (invoice_id is None and customer_id in ids))
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
                  invoice_ids, queued)
 

@@ -90,6 +90,13 @@ def as_of_option(function: Callable[..., Any]) -> Callable[..., Any]:
                              "setup's timezone.")(function)
 
 
+def workers_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--workers", type=click.IntRange(1, 64), default=run_.default_workers,
+                        show_default="one per CPU, up to 4",
+                        help="Processes that decide batches of customers side by side; 1 "
+                             "decides them all in this one.")(function)
+
+
 def emit(result: Any, fmt: str, human: Callable[[Any], str]) -> None:
     """Print *result* as JSON (``--format json``) or as text for a person."""
     click.echo(output.to_json(result) if fmt == "json" else human(result))
@@ -327,10 +334,11 @@ def emit_streamed(document: dict[str, Any], fmt: str, lines: Iterable[str]) -> N
               help="Run shard K of N: the customers whose id is K-1 modulo N. N processes "
                    "(or machines) with --shard 1/N … N/N share the day's run, which counts "
                    "as done when all N succeeded (docs/postgresql.md).")
+@workers_option
 @format_option("text", "json")
 @pass_runtime
 def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str | None,
-        fmt: str) -> None:
+        workers: int, fmt: str) -> None:
     """The daily run: decide and act for every customer, once per day."""
     shard = run_.Shard.parse(shard_text) if shard_text is not None else None
     db = runtime.database()
@@ -341,6 +349,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
     with progress(total, "customers") as advance:
         result = run_.daily_run(
             db, runtime.pm, setup_, day, wait=not no_wait, progress=advance, shard=shard,
+            workers=workers,
             waiting=lambda: click.echo("waiting for another arrears run to finish…", err=True))
     if result.status == "already-ran":
         what = f"shard {result.shard} of the run" if result.day == "incomplete" else "the run"
@@ -378,14 +387,17 @@ def progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
 @cli.command()
 @click.option("--hierarchy", default=None, help="Only this hierarchy's customers.")
 @as_of_option
+@workers_option
 @format_option("text", "json")
 @pass_runtime
-def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, fmt: str) -> None:
+def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, workers: int,
+             fmt: str) -> None:
     """The actions a run would create; writes nothing."""
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-    result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy)
+    result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy,
+                           workers=workers)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
     emit_streamed({"date": result.date, "actions": result.actions, "skipped": result.skipped,

@@ -76,6 +76,10 @@ class Context:
         the ``create_…``/``post_…``/``queue_…`` methods then store nothing.
     :ivar failures: customers that could not be decided, with the reason; a
         plugin reports one with :meth:`fail` and the kernel records it.
+    :ivar connection: the database, to read from while deciding (a run decides
+        each batch in a read transaction, possibly in a worker process, and
+        writes what was stored afterwards): store rows with :meth:`store` and
+        the ``create_…``/``post_…``/``queue_…`` methods, never through it.
     """
 
     as_of: date
@@ -102,10 +106,10 @@ class Context:
         All open amounts count, whatever their status (SEMANTICS.md §7).
         Raises :class:`~arrears.core.errors.MissingRate`.
         """
-        amounts = self.open_amounts.get(customer.account, {})
-        converted = (self.rates.convert(amount, currency, self.as_of)
-                     for currency, amount in amounts.items())
-        return sum(converted, Decimal(0))
+        balance = Decimal(0)
+        for currency, amount in self.open_amounts.get(customer.account, {}).items():
+            balance += self.rates.convert(amount, currency, self.as_of)
+        return balance
 
     def in_accounting_currency(self, amount: Decimal, currency: str) -> Decimal:
         """*amount* converted at the rate valid on :attr:`as_of`, unrounded."""

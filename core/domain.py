@@ -151,7 +151,11 @@ class Setup:
     templates: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def hierarchy(self, hierarchy_id: str) -> Hierarchy | None:
-        return next((h for h in self.hierarchies if h.id == hierarchy_id), None)
+        return self._hierarchies_by_id.get(hierarchy_id)
+
+    @functools.cached_property
+    def _hierarchies_by_id(self) -> dict[str, Hierarchy]:  # asked once per customer in a run
+        return {h.id: h for h in self.hierarchies}
 
     def pool(self, pool_id: str) -> Pool | None:
         return next((p for p in self.pools if p.id == pool_id), None)

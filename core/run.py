@@ -17,7 +17,9 @@ again.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -84,7 +86,7 @@ class Decision:
     assignment: Assignment
     as_of: date
     excluded: str | None = None
-    invoices: list[InvoiceVerdict] = attrs.Factory(list)
+    verdicts: list[tuple[Invoice, str]] = attrs.Factory(list)  # (open invoice, why not eligible)
     leading: Invoice | None = None
     days_past_due: int | None = None
     done: list[StepRun] = attrs.Factory(list)
@@ -95,6 +97,12 @@ class Decision:
     history: list[HistoryEntry] = attrs.Factory(list)
     step_runs: list[dict[str, object]] = attrs.Factory(list)
     error: str | None = None
+
+    @property
+    def invoices(self) -> list[InvoiceVerdict]:
+        """The customer's open invoices and whether each counts today."""
+        return [InvoiceVerdict(i.number, i.due_date, str(i.open_amount), i.currency, i.status,
+                               not reason, reason) for i, reason in self.verdicts]
 
 
 class ActionSpool:
@@ -209,9 +217,7 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
                   else "; ".join(r for r in pm.hook.exclude_invoice(
                       invoice=invoice, customer=customer, hierarchy=hierarchy,
                       context=context) if r))
-        decision.invoices.append(InvoiceVerdict(
-            invoice.number, invoice.due_date, str(invoice.open_amount), invoice.currency,
-            invoice.status, not reason, reason))
+        decision.verdicts.append((invoice, reason))
         if reason:
             note("excluded", reason, invoice.number)
         else:
@@ -351,15 +357,132 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
         bounds = book.batch_bounds(reader, where)
     for first, last in bounds:
         with (db.read() if simulate else db.begin()) as connection:
-            batch = book.load_batch(connection,
-                                    book.customers_between(connection, first, last, where), as_of)
-            context = Context(as_of=as_of, setup=setup, rates=rates,
-                              open_amounts=batch.open_amounts(), connection=connection,
-                              run_id=run_id, simulate=simulate, batch=batch)
+            context = batch_context(connection, setup, as_of, rates, where, first, last,
+                                    run_id=run_id, simulate=simulate)
             work(context)
             context.flush()
         if progress is not None:
-            progress(len(batch.customers))
+            progress(len(context.batch.customers))
+
+
+def batch_context(connection: Connection, setup: Setup, as_of: date, rates: Rates,
+                  where: ColumnElement[bool], first: int, last: int, *, run_id: int | None,
+                  simulate: bool) -> Context:
+    """The context of the batch of customers matching *where* with ids *first* to *last*."""
+    batch = book.load_batch(connection, book.customers_between(connection, first, last, where),
+                            as_of)
+    return Context(as_of=as_of, setup=setup, rates=rates, open_amounts=batch.open_amounts(),
+                   connection=connection, run_id=run_id, simulate=simulate, batch=batch)
+
+
+# --- the run's batches, in worker processes -----------------------------------------------
+
+
+@attrs.frozen
+class BatchOutcome:
+    """What one batch of a run or simulation came to: all the parent process needs."""
+
+    customers: int
+    actions: list[Action]
+    skipped: list[Note]
+    errors: list[Note]
+
+
+@attrs.frozen
+class DecideBatch:
+    """Decide (and, in a run, record) one batch of customers, given its bounds.
+
+    The batch is read and decided in a read transaction and its writes made in
+    a short write transaction of their own, so that on SQLite, whose writers
+    take turns, worker processes decide side by side and wait for each other
+    only to write. Customers of different batches share nothing a decision
+    reads, and the run lock keeps every other run out.
+    """
+
+    db: Any
+    pm: pluggy.PluginManager
+    setup: Setup
+    as_of: date
+    rates: Rates
+    where: ColumnElement[bool]
+    run_id: int | None = None  # None: simulate, write nothing
+    only: str | None = None  # the one hierarchy simulated
+
+    def __call__(self, bounds: tuple[int, int]) -> BatchOutcome:
+        simulate = self.run_id is None
+        with self.db.read() as connection:
+            context = batch_context(connection, self.setup, self.as_of, self.rates, self.where,
+                                    *bounds, run_id=self.run_id, simulate=simulate)
+            decisions = decide_batch(self.pm, context, self.only)
+        if not simulate:
+            with self.db.begin() as connection:
+                context.connection = connection
+                failed = [HistoryEntry(self.as_of, "failed", reason, account, run=self.run_id)
+                          for account, reason in context.failures.items()]
+                if failed:
+                    self.pm.hook.record_history(entries=failed, context=context)
+                record(self.pm, connection, decisions, context)
+                context.flush()
+        return BatchOutcome(
+            len(context.batch.customers), [a for d in decisions for a in d.actions],
+            [n for d in decisions for n in d.skipped],
+            [Note(account, None, reason) for account, reason in context.failures.items()])
+
+
+def default_workers() -> int:
+    """Worker processes a run uses unless told: one per CPU, up to four."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+_job: DecideBatch | None = None  # the job of a pool's workers (inherited through fork)
+
+
+def _start_worker() -> None:
+    assert _job is not None
+    # The parent's pooled connections came along with the fork: leave them to it.
+    if _job.db._engine is not None:
+        _job.db._engine.dispose(close=False)
+
+
+def _work(bounds: tuple[int, int]) -> BatchOutcome:
+    assert _job is not None
+    return _job(bounds)
+
+
+def decide_all(job: DecideBatch, *, workers: int = 1,
+               progress: Callable[[int], None] | None = None) -> Iterator[BatchOutcome]:
+    """Each batch's outcome, in the order of the customers' ids, whatever *workers*.
+
+    With more than one worker and more than one batch, batches are decided in
+    that many forked processes (where the platform forks); otherwise here.
+    """
+    global _job
+    with job.db.read() as reader:
+        bounds = book.batch_bounds(reader, job.where)
+    forks = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or len(bounds) < 2 or not forks:
+        for span in bounds:
+            outcome = job(span)
+            if progress is not None:
+                progress(outcome.customers)
+            yield outcome
+        return
+    _job = job
+    try:
+        # An executor, not multiprocessing.Pool: a worker that dies (killed, or a
+        # BaseException) breaks the run with an error instead of leaving it waiting.
+        with concurrent.futures.ProcessPoolExecutor(
+                min(workers, len(bounds)), mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker) as pool:
+            for outcome in pool.map(_work, bounds):
+                if progress is not None:
+                    progress(outcome.customers)
+                yield outcome
+    except concurrent.futures.process.BrokenProcessPool:
+        raise ArrearsError("a worker process stopped before deciding all its customers; the "
+                           "batches it finished are saved: run again to finish") from None
+    finally:
+        _job = None
 
 
 def start_run(db: Any, kind: str, as_of: date) -> int:
@@ -466,7 +589,7 @@ def count_customers(connection: Connection, shard: Shard | None = None) -> int:
 def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
               wait: bool = True, progress: Callable[[int], None] | None = None,
               waiting: Callable[[], None] | None = None,
-              shard: Shard | None = None) -> RunResult:
+              shard: Shard | None = None, workers: int = 1) -> RunResult:
     """The daily run for *as_of* (SEMANTICS.md §6), whole or one *shard* of it.
 
     Shards of a day run side by side (each holds the run lock shared, and its
@@ -509,21 +632,12 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
             break_promises(connection, as_of, run_id, shard)
             purge_history(connection, as_of, setup.parameters.history_days, shard)
         result = RunResult(run_id, as_of, "running", shard=_name(shard))
-
-        def work(context: Context) -> None:
-            decisions = decide_batch(pm, context)
-            failed = [HistoryEntry(as_of, "failed", reason, account, run=run_id)
-                      for account, reason in context.failures.items()]
-            if failed:
-                pm.hook.record_history(entries=failed, context=context)
-            record(pm, context.connection, decisions, context)
-            _collect(result, decisions, context.failures)
-
         customers = book.with_open_invoices()
         if shard is not None:
             customers = and_(customers, shard.owns(book.customers.c.id))
-        each_batch(db, setup, as_of, customers, work, run_id=run_id, simulate=False,
-                   progress=progress)
+        job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), customers, run_id)
+        for outcome in decide_all(job, workers=workers, progress=progress):
+            _collect(result, outcome)
         result.status = "errors" if result.errors else "success"
         finish_run(db, run_id, result.status)
         if shard is not None:
@@ -536,24 +650,27 @@ def _name(shard: Shard | None) -> str | None:
     return None if shard is None else str(shard)
 
 
-def _collect(result: RunResult, decisions: list[Decision], failures: dict[str, str]) -> None:
-    for decision in decisions:
-        result.actions.extend(decision.actions)
-        result.skipped.extend(decision.skipped)
-    result.errors.extend(Note(account, None, reason) for account, reason in failures.items())
+def _collect(result: RunResult, outcome: BatchOutcome) -> None:
+    result.actions.extend(outcome.actions)
+    result.skipped.extend(outcome.skipped)
+    result.errors.extend(outcome.errors)
+
+
+def _rates(db: Any, setup: Setup) -> Rates:
+    with db.read() as connection:
+        return Rates.load(connection, setup.parameters.accounting_currency)
 
 
 def simulate(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
-             hierarchy: str | None = None) -> RunResult:
+             hierarchy: str | None = None, workers: int = 1) -> RunResult:
     """The actions a run would create on *as_of*; writes nothing."""
     if hierarchy is not None and setup.hierarchy(hierarchy) is None:
         raise BadInput(f'--hierarchy: no hierarchy "{hierarchy}" in the setup')
     result = RunResult(None, as_of, "simulation")
-
-    def work(context: Context) -> None:
-        _collect(result, decide_batch(pm, context, hierarchy), context.failures)
-
-    each_batch(db, setup, as_of, book.with_open_invoices(), work, run_id=None, simulate=True)
+    job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), book.with_open_invoices(),
+                      only=hierarchy)
+    for outcome in decide_all(job, workers=workers):
+        _collect(result, outcome)
     return result
 
 

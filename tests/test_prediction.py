@@ -376,7 +376,7 @@ def test_a_run_that_crashed_mid_batch_finishes_without_repeating(trained, arrear
 
     plugin = arrears_plugin(act_on_prediction, name="crash")
     with pytest.raises(PowerCut):
-        trained("run", "--as-of", "2025-06-02")
+        trained("run", "--as-of", "2025-06-02", "--workers", "1")
     done_before = query(arrears_db_url, "SELECT count(*) FROM prediction_action")[0][0]
     assert 0 < done_before < len(LATE_OPEN)
     trained.pm.unregister(plugin)

@@ -1,0 +1,125 @@
+"""``run --workers N`` and ``simulate --workers N``: batches decided in N processes
+(docs/performance.md), on the demo book cut into small batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arrears.core import book, hookimpl
+from arrears.core.testing import Cli, backends
+
+from test_shards import TABLES, query, run
+
+
+def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What a run wrote, by table, with ids replaced by what they name (worker processes
+    commit their batches in any order, so ids and row order differ)."""
+    named = {
+        "history": "SELECT h.date, h.hierarchy, c.account, i.number, h.step, h.kind, h.reason "
+                   "FROM history h LEFT JOIN customer c ON c.id = h.customer_id "
+                   "LEFT JOIN invoice i ON i.id = h.invoice_id",
+        "step_run": "SELECT c.account, i.number, s.hierarchy, s.step, s.date FROM step_run s "
+                    "JOIN customer c ON c.id = s.customer_id JOIN invoice i ON i.id = s.invoice_id",
+        "outbox": "SELECT o.dedupe_key, o.recipient, o.subject, o.body_html FROM outbox o",
+        "letter": "SELECT c.account, l.code, l.total_minor FROM letter l "
+                  "JOIN customer c ON c.id = l.customer_id",
+        "activity": "SELECT c.account, a.step, a.details FROM activity a "
+                    "JOIN customer c ON c.id = a.customer_id",
+    }
+    return {table: sorted(query(url, sql), key=repr) for table, sql in named.items()}
+
+
+@pytest.fixture
+def demo(arrears_cli: Any) -> Any:
+    arrears_cli("init", "--demo").assert_success()
+    return arrears_cli
+
+
+@pytest.fixture
+def whole(arrears_new_db_url: Any, arrears_pm: Any) -> tuple[Cli, dict[str, Any]]:
+    """A second demo book and its run decided in one process, in one batch."""
+    cli = Cli(arrears_new_db_url(), arrears_pm)
+    cli("init", "--demo").assert_success()
+    result = run(cli, "--workers", "1").json()
+    assert result["status"] == "success" and len(result["actions"]) > 100
+    return cli, result
+
+
+@pytest.fixture
+def pids(arrears_plugin: Any, tmp_path: Path) -> Path:
+    """A file each process that decides a customer writes its pid to."""
+    seen = tmp_path / "pids"
+
+    @hookimpl
+    def exclude_customer(customer):
+        with seen.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+
+    arrears_plugin(exclude_customer, name="pids")
+    return seen
+
+
+def test_workers_decide_exactly_what_one_process_does(demo, whole, pids, monkeypatch):
+    cli, one = whole
+    monkeypatch.setattr(book, "BATCH", 20)
+    simulated = demo("simulate", "--workers", "3", "--format", "json").assert_success().json()
+    assert len(set(pids.read_text().split()) - {str(os.getpid())}) == 3
+    pids.unlink()
+    result = run(demo, "--workers", "3").json()
+
+    assert result["actions"] == one["actions"]  # the same, in the same order
+    assert result["skipped"] == one["skipped"] and result["errors"] == one["errors"] == []
+    assert simulated["actions"] == one["actions"]
+    assert contents(demo.db_url) == contents(cli.db_url)
+    assert {t: query(demo.db_url, f"SELECT count(*) FROM {t}") for t in TABLES} == \
+        {t: query(cli.db_url, f"SELECT count(*) FROM {t}") for t in TABLES}
+    deciders = set(pids.read_text().split())
+    assert len(deciders) == 3 and str(os.getpid()) not in deciders
+
+
+def test_one_worker_or_one_batch_decides_in_this_process(demo, pids, monkeypatch):
+    run(demo, "--workers", "4")  # the demo book is one batch
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+    pids.unlink()
+    monkeypatch.setattr(book, "BATCH", 20)
+    demo("simulate", "--workers", "1").assert_success()
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+
+
+def test_a_worker_that_dies_stops_the_run_and_the_rerun_repeats_nothing(
+        demo, whole, arrears_plugin, monkeypatch):
+    cli, one = whole
+    monkeypatch.setattr(book, "BATCH", 20)
+    victim = one["actions"][len(one["actions"]) // 2]["customer"]
+
+    @hookimpl(tryfirst=True)
+    def execute_action(action):
+        if action.customer == victim:
+            os._exit(9)  # as if the process were killed mid-batch
+
+    plugin = arrears_plugin(execute_action, name="killer")
+    stopped = demo("run", "--workers", "2", "--format", "json").assert_exit(1)
+    assert "a worker process stopped before deciding all its customers" in stopped.stderr
+    assert "run again to finish" in stopped.stderr
+    assert query(demo.db_url, "SELECT status FROM run") == [("running",)]
+
+    demo.pm.unregister(plugin)
+    again = run(demo, "--workers", "2").json()
+    assert again["status"] == "success"
+    assert victim in {a["customer"] for a in again["actions"]}
+    assert len(again["actions"]) < len(one["actions"])  # the batches done are not redone
+    assert contents(demo.db_url)["outbox"] == contents(cli.db_url)["outbox"]
+    assert contents(demo.db_url)["letter"] == contents(cli.db_url)["letter"]
+    assert query(demo.db_url, "SELECT status FROM run ORDER BY id") == [
+        ("interrupted",), ("success",)]
+
+
+@backends("sqlite")  # checked before the database is opened
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_workers_must_be_a_positive_number(arrears_cli, value):
+    result = arrears_cli("run", "--workers", value).assert_exit(2)
+    assert "--workers" in result.stderr
