@@ -117,8 +117,8 @@ def preview_hierarchy(pm: pluggy.PluginManager, setup: Setup, connection: Connec
     _hierarchy(setup, hierarchy_id)
     rates = Rates.load(connection, setup.parameters.accounting_currency)
     everyone = true()
-    for first, last in book.batch_bounds(connection, everyone):
-        customers = book.customers_between(connection, first, last, everyone)
+    for ids in book.batches(connection, everyone):
+        customers = book.customers_in(connection, ids)
         context = _context(connection, setup, as_of, customers, rates)
         for assignment in assign_batch(pm, setup, connection, customers, context).values():
             if assignment.hierarchy == hierarchy_id:

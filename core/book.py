@@ -38,21 +38,32 @@ def with_open_invoices() -> ColumnElement[bool]:
     return exists().where(invoices.c.customer_id == customers.c.id, invoices.c.open_minor > 0)
 
 
-def batch_bounds(connection: Connection, where: ColumnElement[bool],
-                 batch: int | None = None) -> list[tuple[int, int]]:
-    """(first id, last id) of successive batches of the customers matching *where*."""
+def batches(connection: Connection, where: ColumnElement[bool],
+            batch: int | None = None) -> list[list[int]]:
+    """The ids of the customers matching *where*, in order, cut into batches."""
     batch = batch or BATCH
     ids = connection.execute(select(customers.c.id).where(where).order_by(customers.c.id)
                              ).scalars().all()
-    return [(ids[i], ids[min(i + batch, len(ids)) - 1]) for i in range(0, len(ids), batch)]
+    return [list(ids[i:i + batch]) for i in range(0, len(ids), batch)]
 
 
-def customers_between(connection: Connection, first: int, last: int,
-                      where: ColumnElement[bool]) -> list[Customer]:
-    """The customers matching *where* with ids from *first* to *last*."""
-    rows = connection.execute(select(customers).where(
-        customers.c.id >= first, customers.c.id <= last, where).order_by(customers.c.id))
-    return [customer_from_row(row) for row in rows]
+def customers_in(connection: Connection, ids: Sequence[int]) -> list[Customer]:
+    """The customers with *ids* (one of :func:`batches`), read by the range of their ids:
+    *where* is not asked again, and the few customers between them that it left out
+    are dropped here."""
+    wanted = set(ids)
+    c = customers.c
+    rows = connection.execute(
+        select(c.account, c.name, c.currency, c.customer_group, c.country, c.language,
+               c.sales_group, c.collections_agent, c.letter_sequence, c.credit_limit_minor,
+               c.address, c.id)
+        .where(c.id.between(min(ids), max(ids))).order_by(c.id))
+    # Plain tuples: a run reads every customer with open invoices.
+    return [Customer(account, name, currency, group, country, language, sales_group, agent,
+                     sequence, None if limit is None else money.from_minor(limit, currency),
+                     address, id_)
+            for (account, name, currency, group, country, language, sales_group, agent,
+                 sequence, limit, address, id_) in rows if id_ in wanted]
 
 
 def find_customer(connection: Connection, account: str) -> Customer:

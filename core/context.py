@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, select
 
-from arrears.core import book, money, schema
+from arrears.core import book, db, money, schema
 from arrears.core.clock import utcnow
 from arrears.core.domain import (
     SKIP_STATUSES,
@@ -210,7 +210,7 @@ class Context:
             by_table.setdefault(table, []).append((values, lines))
         for table, rows in by_table.items():
             if not any(lines for _, lines in rows):
-                self.connection.execute(table.insert(), [values for values, _ in rows])
+                db.insert_rows(self.connection, table, [values for values, _ in rows])
                 continue
             ids = self.connection.execute(
                 table.insert().returning(table.c.id, sort_by_parameter_order=True),
@@ -218,7 +218,7 @@ class Context:
             children = [{**line, "letter_id": parent}
                         for parent, (_, lines) in zip(ids, rows, strict=True) for line in lines]
             if children:
-                self.connection.execute(schema.LetterInvoice.__table__.insert(), children)
+                db.insert_rows(self.connection, schema.LetterInvoice.__table__, children)
         self.writes.clear()
 
     def store(self, table: Any, **values: Any) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
@@ -146,6 +147,89 @@ def copy_rows(connection: Connection, table: Table, records: list[dict[str, Any]
                       for name, processor in zip(names, processors, strict=True)]
             copy.write_row(values + fixed if fixed else values)
     return True
+
+
+WRITE_CHUNK = 20_000
+"""Rows per executemany."""
+CONVERTED_LIMIT = 100_000
+"""Distinct values whose converted form ``executemany`` remembers, per column."""
+
+
+def insert_rows(connection: Connection, table: Table, records: Sequence[dict[str, Any]], *,
+                fast: bool = True) -> None:
+    """Insert *records* (dicts; those with the same keys go together) into *table* in
+    *connection*'s transaction, the fastest way the backend has: ``COPY`` on
+    PostgreSQL (:func:`copy_rows`), :func:`executemany`'s pre-converted rows on SQLite.
+    With *fast* False, Core's own executemany (for tests that compare the two)."""
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        by_keys.setdefault(tuple(record), []).append(record)
+    for keys, group in by_keys.items():
+        if fast and copy_rows(connection, table, group):
+            continue
+        statement = table.insert().values({name: bindparam(name) for name in keys})
+        executemany(connection, statement, group, fast=fast)
+
+
+def executemany(connection: Connection, statement: Any, records: Sequence[dict[str, Any]], *,
+                fast: bool = True) -> None:
+    """Run *statement* once per record (dicts with the same keys), in chunks.
+
+    Where the driver takes positional parameters (SQLite), the statement is
+    compiled once and each record becomes a tuple of values converted by their
+    types' bind processors, remembered per value as dates and codes repeat:
+    this skips SQLAlchemy's per-row parameter handling, a third of the time of
+    a large import and a tenth of a run. Elsewhere (PostgreSQL) Core's own
+    executemany runs, with its batched ``insertmanyvalues``; so it does for a
+    statement that would return rows or binds a value the records lack.
+    """
+    if not records:
+        return
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    order = compiled.positiontup
+    if (not fast or not compiled.positional or not order or compiled.effective_returning
+            or not set(order) <= set(records[0])):
+        for start in range(0, len(records), WRITE_CHUNK):
+            connection.execute(statement, list(records[start:start + WRITE_CHUNK]))
+        return
+    getter = operator.itemgetter(*order)
+    converters = [(index, _remembered(processor)) for index, name in enumerate(order)
+                  if (processor := compiled.binds[name].type.dialect_impl(dialect)
+                      .bind_processor(dialect)) is not None]
+    for start in range(0, len(records), WRITE_CHUNK):
+        chunk = records[start:start + WRITE_CHUNK]
+        if len(order) == 1:
+            rows: list[Any] = [(getter(record),) for record in chunk]
+        else:
+            rows = [getter(record) for record in chunk]
+        if converters:
+            rows = [_converted(row, converters) for row in rows]
+        connection.exec_driver_sql(compiled.string, rows)
+
+
+def _remembered(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """*processor*, remembering its result for each distinct value (up to a limit)."""
+    memo: dict[Any, Any] = {None: None}
+
+    def convert(value: Any) -> Any:
+        try:
+            return memo[value]
+        except (KeyError, TypeError):  # TypeError: a value that cannot be a key
+            result = processor(value)
+            if len(memo) < CONVERTED_LIMIT:
+                with contextlib.suppress(TypeError):
+                    memo[value] = result
+            return result
+    return convert
+
+
+def _converted(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]
+               ) -> tuple[Any, ...]:
+    values = list(row)
+    for index, convert in converters:
+        values[index] = convert(values[index])
+    return tuple(values)
 
 
 class Database:

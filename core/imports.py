@@ -32,12 +32,9 @@ KINDS = ("customers", "contacts", "invoices", "payments", "rates")
 
 MAX_PROBLEMS = 50
 """Problems shown; the rest are counted in one last line."""
-WRITE_CHUNK = 20_000
-"""Rows per executemany."""
 FAST_WRITES = True
-"""Hand positional drivers (SQLite) pre-converted rows (see ``_executemany``), and insert
-with COPY on PostgreSQL (``db.copy_rows``); the tests turn it off to check that Core's
-own path stores the same."""
+"""Write through ``db.insert_rows`` and ``db.executemany``'s fast paths; the tests turn
+it off to check that Core's own path stores the same."""
 MEMO_LIMIT = 100_000
 """Distinct values remembered per repeating column."""
 LOOKUP_CHUNK = 500
@@ -782,80 +779,21 @@ SPECS: dict[str, Spec] = {
 
 def _write(connection: Connection, table: Table, changes: Changes) -> None:
     """Insert, update, then run the follow-up statements, each as one executemany."""
-    if changes.inserts and not (FAST_WRITES and db.copy_rows(connection, table,
-                                                             changes.inserts)):
-        _executemany(connection, _insert(table, changes.inserts[0]), changes.inserts)
+    if changes.inserts:
+        db.insert_rows(connection, table, changes.inserts, fast=FAST_WRITES)
     if changes.updates:
         names = [name for name in changes.updates[0] if not name.startswith("b_")]
         where = and_(*(table.c[name] == bindparam(f"b_{name}") for name in changes.key))
-        _executemany(connection, table.update().where(where)
-                     .values({n: bindparam(n) for n in names}), changes.updates)
+        db.executemany(connection, table.update().where(where)
+                       .values({n: bindparam(n) for n in names}), changes.updates,
+                       fast=FAST_WRITES)
     for statement, records in changes.after:
-        _executemany(connection, statement, records)
+        db.executemany(connection, statement, records, fast=FAST_WRITES)
 
 
 def _insert(table: Table, record: dict[str, Any]) -> Any:
     """INSERT of the columns of *record*, each bound by its own name."""
     return table.insert().values({name: bindparam(name) for name in record})
-
-
-def _executemany(connection: Connection, statement: Any,
-                 records: list[dict[str, Any]]) -> None:
-    """Run *statement* once per record (dicts with the same keys), in chunks.
-
-    Where the driver takes positional parameters (SQLite), the statement is
-    compiled once and each record becomes a tuple of values converted by their
-    types' bind processors, remembered per value as dates and codes repeat:
-    this skips SQLAlchemy's per-row parameter handling, a third of the time of
-    a large import. Elsewhere (PostgreSQL) Core's own executemany runs, with its
-    batched ``insertmanyvalues``; so it does for a statement that would return
-    rows or binds a value the records lack.
-    """
-    if not records:
-        return
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect)
-    order = compiled.positiontup
-    if (not FAST_WRITES or not compiled.positional or not order or compiled.effective_returning
-            or not set(order) <= set(records[0])):
-        for chunk in _chunks(records, WRITE_CHUNK):
-            connection.execute(statement, list(chunk))
-        return
-    getter = operator.itemgetter(*order)
-    converters = [(index, _remembered(processor)) for index, name in enumerate(order)
-                  if (processor := compiled.binds[name].type.dialect_impl(dialect)
-                      .bind_processor(dialect)) is not None]
-    for chunk in _chunks(records, WRITE_CHUNK):
-        if len(order) == 1:
-            rows: list[Any] = [(getter(record),) for record in chunk]
-        else:
-            rows = [getter(record) for record in chunk]
-        if converters:
-            rows = [_converted(row, converters) for row in rows]
-        connection.exec_driver_sql(compiled.string, rows)
-
-
-def _remembered(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """*processor*, remembering its result for each distinct value (up to a limit)."""
-    memo: dict[Any, Any] = {None: None}
-
-    def convert(value: Any) -> Any:
-        try:
-            return memo[value]
-        except KeyError:
-            result = processor(value)
-            if len(memo) < MEMO_LIMIT:
-                memo[value] = result
-            return result
-    return convert
-
-
-def _converted(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]
-               ) -> tuple[Any, ...]:
-    values = list(row)
-    for index, convert in converters:
-        values[index] = convert(values[index])
-    return tuple(values)
 
 
 class _gc_paused:

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from arrears.core import assignment, book, schema
 from arrears.core.clock import utcnow
 from arrears.core.context import Context, Rates
+from arrears.core.db import insert_rows
 from arrears.core.domain import (
     SKIP_STATUSES,
     Action,
@@ -354,11 +355,11 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
     """
     with db.read() as reader:
         rates = Rates.load(reader, setup.parameters.accounting_currency)
-        bounds = book.batch_bounds(reader, where)
-    for first, last in bounds:
+        batches = book.batches(reader, where)
+    for ids in batches:
         with (db.read() if simulate else db.begin()) as connection:
-            context = batch_context(connection, setup, as_of, rates, where, first, last,
-                                    run_id=run_id, simulate=simulate)
+            context = batch_context(connection, setup, as_of, rates, ids, run_id=run_id,
+                                    simulate=simulate)
             work(context)
             context.flush()
         if progress is not None:
@@ -366,11 +367,9 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
 
 
 def batch_context(connection: Connection, setup: Setup, as_of: date, rates: Rates,
-                  where: ColumnElement[bool], first: int, last: int, *, run_id: int | None,
-                  simulate: bool) -> Context:
-    """The context of the batch of customers matching *where* with ids *first* to *last*."""
-    batch = book.load_batch(connection, book.customers_between(connection, first, last, where),
-                            as_of)
+                  ids: list[int], *, run_id: int | None, simulate: bool) -> Context:
+    """The context of the batch of customers with *ids* (one of ``book.batches``)."""
+    batch = book.load_batch(connection, book.customers_in(connection, ids), as_of)
     return Context(as_of=as_of, setup=setup, rates=rates, open_amounts=batch.open_amounts(),
                    connection=connection, run_id=run_id, simulate=simulate, batch=batch)
 
@@ -390,7 +389,7 @@ class BatchOutcome:
 
 @attrs.frozen
 class DecideBatch:
-    """Decide (and, in a run, record) one batch of customers, given its bounds.
+    """Decide (and, in a run, record) one batch of customers, given their ids.
 
     The batch is read and decided in a read transaction and its writes made in
     a short write transaction of their own, so that on SQLite, whose writers
@@ -408,11 +407,11 @@ class DecideBatch:
     run_id: int | None = None  # None: simulate, write nothing
     only: str | None = None  # the one hierarchy simulated
 
-    def __call__(self, bounds: tuple[int, int]) -> BatchOutcome:
+    def __call__(self, ids: list[int]) -> BatchOutcome:
         simulate = self.run_id is None
         with self.db.read() as connection:
-            context = batch_context(connection, self.setup, self.as_of, self.rates, self.where,
-                                    *bounds, run_id=self.run_id, simulate=simulate)
+            context = batch_context(connection, self.setup, self.as_of, self.rates, ids,
+                                    run_id=self.run_id, simulate=simulate)
             decisions = decide_batch(self.pm, context, self.only)
         if not simulate:
             with self.db.begin() as connection:
@@ -444,9 +443,9 @@ def _start_worker() -> None:
         _job.db._engine.dispose(close=False)
 
 
-def _work(bounds: tuple[int, int]) -> BatchOutcome:
+def _work(ids: list[int]) -> BatchOutcome:
     assert _job is not None
-    return _job(bounds)
+    return _job(ids)
 
 
 def decide_all(job: DecideBatch, *, workers: int = 1,
@@ -458,11 +457,11 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
     """
     global _job
     with job.db.read() as reader:
-        bounds = book.batch_bounds(reader, job.where)
+        batches = book.batches(reader, job.where)
     forks = "fork" in multiprocessing.get_all_start_methods()
-    if workers <= 1 or len(bounds) < 2 or not forks:
-        for span in bounds:
-            outcome = job(span)
+    if workers <= 1 or len(batches) < 2 or not forks:
+        for ids in batches:
+            outcome = job(ids)
             if progress is not None:
                 progress(outcome.customers)
             yield outcome
@@ -472,9 +471,9 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
         # An executor, not multiprocessing.Pool: a worker that dies (killed, or a
         # BaseException) breaks the run with an error instead of leaving it waiting.
         with concurrent.futures.ProcessPoolExecutor(
-                min(workers, len(bounds)), mp_context=multiprocessing.get_context("fork"),
+                min(workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker) as pool:
-            for outcome in pool.map(_work, bounds):
+            for outcome in pool.map(_work, batches):
                 if progress is not None:
                     progress(outcome.customers)
                 yield outcome
@@ -572,9 +571,7 @@ def record(pm: pluggy.PluginManager, connection: Connection, decisions: list[Dec
     entries = [entry for d in decisions for entry in d.history]
     if entries:
         pm.hook.record_history(entries=entries, context=context)
-    done = [row for d in decisions for row in d.step_runs]
-    if done:
-        connection.execute(step_runs.insert(), done)
+    insert_rows(connection, step_runs, [row for d in decisions for row in d.step_runs])
 
 
 def count_customers(connection: Connection, shard: Shard | None = None) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from arrears.core import hookimpl, schema
+from arrears.core import db, hookimpl, schema
 from arrears.core.context import Context
 from arrears.core.domain import HistoryEntry
 
@@ -25,12 +25,12 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     if accounts:  # entries about customers or invoices outside the batch's: rare
         customer_ids.update(connection.execute(
             select(customers.c.account, customers.c.id).where(customers.c.account.in_(accounts))
-        ).tuples())
+        ).all())
     if numbers:
         invoice_ids.update(connection.execute(
             select(invoices.c.number, invoices.c.id).where(invoices.c.number.in_(numbers))
-        ).tuples())
-    connection.execute(schema.History.__table__.insert(), [
+        ).all())
+    db.insert_rows(connection, schema.History.__table__, [
         {"run_id": e.run, "date": e.date, "hierarchy": e.hierarchy,
          "customer_id": customer_ids.get(e.customer), "invoice_id": invoice_ids.get(e.invoice),
          "step": e.step, "kind": e.kind, "reason": e.reason} for e in entries])

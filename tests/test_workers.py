@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_shards import TABLES, query, run
 
 from arrears.core import book, hookimpl
 from arrears.core.testing import Cli, backends
-
-from test_shards import TABLES, query, run
 
 
 def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
