@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, exists, func, literal_column, or_, select
 
 from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, Payment, PostedLetter, StepRun
@@ -18,6 +18,11 @@ customers = schema.Customer.__table__
 invoices = schema.Invoice.__table__
 
 BATCH = 2000
+
+OPEN = invoices.c.open_minor > literal_column("0")
+"""SQL condition: the invoice is open. The 0 is written into the statement, not bound,
+so that the planner sees the condition of the ``ix_invoice_open`` partial index and reads
+the open invoices alone, however many paid ones the ledger holds."""
 
 
 def customer_from_row(row: Any) -> Customer:
@@ -35,7 +40,7 @@ def customer_from_row(row: Any) -> Customer:
 
 def with_open_invoices() -> ColumnElement[bool]:
     """SQL condition: the customer has an open invoice."""
-    return exists().where(invoices.c.customer_id == customers.c.id, invoices.c.open_minor > 0)
+    return exists().where(invoices.c.customer_id == customers.c.id, OPEN)
 
 
 def batches(connection: Connection, where: ColumnElement[bool],
@@ -131,7 +136,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     c = invoices.c
     query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
                     c.open_minor, c.currency, c.status, c.promised_date)
-             .where(c.customer_id.between(first, last), c.open_minor > 0)
+             .where(c.customer_id.between(first, last), OPEN)
              .order_by(c.due_date, c.invoice_date, c.number))
     # The hot loop of a run (every open invoice): plain tuples, no lookups by name.
     for (id_, number, customer_id, invoice_date, due_date, amount_minor, open_minor, currency,
@@ -164,7 +169,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     query = (select(table.c.customer_id, table.c.invoice_id, table.c.hierarchy, table.c.step,
                     table.c.date)
              .join(invoices, invoices.c.id == table.c.invoice_id)
-             .where(table.c.customer_id.between(first, last), invoices.c.open_minor > 0)
+             .where(table.c.customer_id.between(first, last), OPEN)
              .order_by(table.c.date, table.c.id))
     for customer_id, invoice_id, hierarchy, step, on in connection.execute(query):
         if invoice_id in numbers:
@@ -183,7 +188,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
                     letter.c.position, letter.c.date, line.c.invoice_id)
              .join(line, line.c.letter_id == letter.c.id)
              .join(invoices, invoices.c.id == line.c.invoice_id)
-             .where(letter.c.customer_id.between(first, last), invoices.c.open_minor > 0))
+             .where(letter.c.customer_id.between(first, last), OPEN))
     for letter_id, customer_id, *found, invoice_id in connection.execute(query):
         if invoice_id in numbers:
             listed.setdefault(letter_id, set()).add(numbers[invoice_id])
@@ -200,7 +205,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     query = (select(outbox.c.dedupe_key, outbox.c.customer_id, outbox.c.invoice_id)
              .outerjoin(invoices, invoices.c.id == outbox.c.invoice_id)
              .where(outbox.c.customer_id.between(first, last),
-                    or_(outbox.c.invoice_id.is_(None), invoices.c.open_minor > 0)))
+                    or_(outbox.c.invoice_id.is_(None), OPEN)))
     queued = frozenset(key for key, customer_id, invoice_id in connection.execute(query)
                        if invoice_id in numbers or (invoice_id is None and customer_id in ids))
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,

@@ -86,7 +86,7 @@ def _sqlite_begin(connection: Connection) -> None:
 
 # --- bulk writes: where the two backends differ ------------------------------------------
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The newest migration's revision: what every command but ``init`` requires. Written
 here so that commands need not load Alembic to check (a test keeps it equal to the
 migrations' head)."""
@@ -271,6 +271,12 @@ class Database:
                 event.listen(engine, "begin", _sqlite_begin)
             self._engine = engine
         return self._engine
+
+    def forked(self) -> None:
+        """In a forked child process: leave the connections pooled by the parent to it
+        (never used, never closed here) and connect afresh."""
+        if self._engine is not None:
+            self._engine.dispose(close=False)
 
     def dispose(self) -> None:
         if self._engine is not None:

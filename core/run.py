@@ -438,9 +438,7 @@ _job: DecideBatch | None = None  # the job of a pool's workers (inherited throug
 
 def _start_worker() -> None:
     assert _job is not None
-    # The parent's pooled connections came along with the fork: leave them to it.
-    if _job.db._engine is not None:
-        _job.db._engine.dispose(close=False)
+    _job.db.forked()
 
 
 def _work(ids: list[int]) -> BatchOutcome:
@@ -539,7 +537,7 @@ def break_promises(connection: Connection, as_of: date, run_id: int,
     broken, with history."""
     query = (select(invoices.c.id, invoices.c.customer_id, invoices.c.promised_date)
              .where(invoices.c.status == "promised", invoices.c.promised_date < as_of,
-                    invoices.c.open_minor > 0))
+                    book.OPEN))
     if shard is not None:
         query = query.where(shard.owns(invoices.c.customer_id))
     found = connection.execute(query).all()
@@ -577,7 +575,7 @@ def record(pm: pluggy.PluginManager, connection: Connection, decisions: list[Dec
 def count_customers(connection: Connection, shard: Shard | None = None) -> int:
     """How many customers (of *shard*) have open invoices: what a run goes through."""
     query = select(func.count(func.distinct(invoices.c.customer_id))).where(
-        invoices.c.open_minor > 0)
+        book.OPEN)
     if shard is not None:
         query = query.where(shard.owns(invoices.c.customer_id))
     return connection.execute(query).scalar_one()

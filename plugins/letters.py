@@ -25,8 +25,8 @@ import click
 import pluggy
 from sqlalchemy import exists
 
+from arrears.core import book, hookimpl, money, output, run, schema
 from arrears.core import cli as cli_
-from arrears.core import hookimpl, money, output, run, schema
 from arrears.core.context import Context
 from arrears.core.domain import (
     Action,
@@ -252,7 +252,7 @@ class LetterRun:
 
 def _overdue_on(as_of: date) -> Any:
     """SQL condition: the customer has an open invoice due before *as_of*."""
-    return exists().where(invoices.c.customer_id == customers.c.id, invoices.c.open_minor > 0,
+    return exists().where(invoices.c.customer_id == customers.c.id, book.OPEN,
                           invoices.c.due_date < as_of)
 
 
