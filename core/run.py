@@ -429,8 +429,10 @@ class DecideBatch:
 
 
 def default_workers() -> int:
-    """Worker processes a run uses unless told: one per CPU, up to four."""
-    return max(1, min(os.cpu_count() or 1, 4))
+    """Worker processes a run uses unless told: one per CPU this process may use (a
+    container's limit, not the host's count), up to four."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, 4))
 
 
 _job: DecideBatch | None = None  # the job of a pool's workers (inherited through fork)

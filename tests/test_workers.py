@@ -11,6 +11,7 @@ import pytest
 from test_shards import TABLES, query, run
 
 from arrears.core import book, hookimpl
+from arrears.core import run as run_module
 from arrears.core.testing import Cli, backends
 
 
@@ -122,3 +123,11 @@ def test_a_worker_that_dies_stops_the_run_and_the_rerun_repeats_nothing(
 def test_workers_must_be_a_positive_number(arrears_cli, value):
     result = arrears_cli("run", "--workers", value).assert_exit(2)
     assert "--workers" in result.stderr
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 2), (3, 3), (16, 4)])
+def test_the_default_is_one_worker_per_cpu_this_process_may_use_up_to_four(
+        cpus, workers, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the host's: not what counts
+    assert run_module.default_workers() == workers
