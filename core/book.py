@@ -87,7 +87,8 @@ class Batch:
     """Everything the run needs about a batch of customers, read set-wise.
 
     Invoices are the open ones, with a promise whose date has passed already
-    seen as ``broken`` (SEMANTICS.md §7). Step runs and letters are those of
+    seen as ``broken`` (SEMANTICS.md §7); *promises_broken* are those still
+    ``promised`` in the database, for the run to mark. Step runs and letters are those of
     open invoices; *last_contact* is the latest contact before the run date;
     *queued* the outbox keys of messages about open invoices, or about no invoice.
     """
@@ -100,6 +101,7 @@ class Batch:
     letters: dict[str, list[PostedLetter]]
     invoice_ids: dict[str, int]
     queued: frozenset[str] = frozenset()
+    promises_broken: tuple[tuple[int, int, date], ...] = ()  # (invoice id, customer id, date)
 
     def open_amounts(self) -> dict[str, dict[str, Decimal]]:
         amounts: dict[str, dict[str, Decimal]] = {}
@@ -133,6 +135,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     open_invoices: dict[str, list[Invoice]] = {c.account: [] for c in batch}
     numbers: dict[int, str] = {}
     invoice_ids: dict[str, int] = {}
+    broken: list[tuple[int, int, date]] = []
     c = invoices.c
     query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
                     c.open_minor, c.currency, c.status, c.promised_date)
@@ -148,6 +151,8 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
         invoice_ids[number] = id_
         if status == "promised":
             status = effective_status(status, promised_date, as_of)
+            if status == "broken":
+                broken.append((id_, customer_id, promised_date))
         open_invoices[account].append(Invoice(
             number, account, invoice_date, due_date, money.from_minor(amount_minor, currency),
             money.from_minor(open_minor, currency), currency, status, promised_date, id_))
@@ -209,7 +214,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     queued = frozenset(key for key, customer_id, invoice_id in connection.execute(query)
                        if invoice_id in numbers or (invoice_id is None and customer_id in ids))
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
-                 invoice_ids, queued)
+                 invoice_ids, queued, tuple(broken))
 
 
 def load_payments(connection: Connection, batch: Sequence[Customer],

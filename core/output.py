@@ -40,9 +40,23 @@ def write_json(document: Mapping[str, Any], write: Callable[[str], None]) -> Non
     write("\n}\n")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _indented(value: Any, level: int) -> str:
-    text = json.dumps(converter.unstructure(value), ensure_ascii=False, indent=2)
+    value = converter.unstructure(value)
+    if isinstance(value, dict) and value and all(
+            isinstance(item, _SCALARS) for item in value.values()):
+        # What json.dumps(indent=2) writes for a flat object (a run's action), made of
+        # pieces from json's C encoder: with indent, json encodes in pure Python.
+        pad = "\n" + "  " * (level + 1)
+        return "{" + ",".join(f"{pad}{_scalar(key)}: {_scalar(item)}"
+                              for key, item in value.items()) + "\n" + "  " * level + "}"
+    text = json.dumps(value, ensure_ascii=False, indent=2)
     return text.replace("\n", "\n" + "  " * level)
+
+
+_scalar = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def plain(value: Any) -> str:

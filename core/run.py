@@ -416,6 +416,7 @@ class DecideBatch:
         if not simulate:
             with self.db.begin() as connection:
                 context.connection = connection
+                break_promises(connection, context.batch, self.as_of, self.run_id)
                 failed = [HistoryEntry(self.as_of, "failed", reason, account, run=self.run_id)
                           for account, reason in context.failures.items()]
                 if failed:
@@ -533,25 +534,19 @@ def _day_status(connection: Connection, as_of: date) -> str:
     return "success" if last is not None and last[1] == as_of else "incomplete"
 
 
-def break_promises(connection: Connection, as_of: date, run_id: int,
-                   shard: Shard | None = None) -> int:
-    """Mark every passed promise on a still-open invoice (of *shard*'s customers) as
-    broken, with history."""
-    query = (select(invoices.c.id, invoices.c.customer_id, invoices.c.promised_date)
-             .where(invoices.c.status == "promised", invoices.c.promised_date < as_of,
-                    book.OPEN))
-    if shard is not None:
-        query = query.where(shard.owns(invoices.c.customer_id))
-    found = connection.execute(query).all()
-    if not found:
-        return 0
-    connection.execute(invoices.update().where(invoices.c.id.in_([r.id for r in found]))
-                       .values(status="broken"))
-    connection.execute(history.insert(), [
-        {"run_id": run_id, "date": as_of, "customer_id": r.customer_id, "invoice_id": r.id,
-         "kind": "status", "reason": f"promise to pay by {r.promised_date.isoformat()} broken: "
-         "the invoice is still open"} for r in found])
-    return len(found)
+def break_promises(connection: Connection, batch: book.Batch, as_of: date,
+                   run_id: int) -> None:
+    """Mark the batch's passed promises on still-open invoices as broken, with history
+    (SEMANTICS.md §7). The batch's decisions already saw them broken; this writes it,
+    with the decisions, so that a batch never commits one without the other."""
+    if not batch.promises_broken:
+        return
+    connection.execute(invoices.update().where(
+        invoices.c.id.in_([id_ for id_, _, _ in batch.promises_broken])).values(status="broken"))
+    insert_rows(connection, history, [
+        {"run_id": run_id, "date": as_of, "customer_id": customer_id, "invoice_id": id_,
+         "kind": "status", "reason": f"promise to pay by {promised.isoformat()} broken: "
+         "the invoice is still open"} for id_, customer_id, promised in batch.promises_broken])
 
 
 def purge_history(connection: Connection, as_of: date, days: int,
@@ -626,7 +621,6 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
             connection.execute(runs.update().where(dead).values(status="interrupted"))
             run_id = _start(connection, "run", as_of, shard)
         with db.begin() as connection:
-            break_promises(connection, as_of, run_id, shard)
             purge_history(connection, as_of, setup.parameters.history_days, shard)
         result = RunResult(run_id, as_of, "running", shard=_name(shard))
         customers = book.with_open_invoices()
