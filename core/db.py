@@ -255,6 +255,11 @@ class Database:
         return Path(database)
 
     @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: no other process (a run's worker) can reach it."""
+        return self.is_sqlite and self.sqlite_path() is None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             try:

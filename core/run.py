@@ -454,13 +454,14 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
     """Each batch's outcome, in the order of the customers' ids, whatever *workers*.
 
     With more than one worker and more than one batch, batches are decided in
-    that many forked processes (where the platform forks); otherwise here.
+    that many forked processes (where the platform forks, and the database is
+    not one in this process's memory); otherwise here.
     """
     global _job
     with job.db.read() as reader:
         batches = book.batches(reader, job.where)
     forks = "fork" in multiprocessing.get_all_start_methods()
-    if workers <= 1 or len(batches) < 2 or not forks:
+    if workers <= 1 or len(batches) < 2 or not forks or job.db.in_memory:
         for ids in batches:
             outcome = job(ids)
             if progress is not None:

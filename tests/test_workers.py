@@ -131,3 +131,23 @@ def test_the_default_is_one_worker_per_cpu_this_process_may_use_up_to_four(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the host's: not what counts
     assert run_module.default_workers() == workers
+
+
+def test_a_database_in_this_process_memory_is_decided_here(arrears_pm, pids, monkeypatch):
+    """Forked workers could not reach it: they would each open an empty one."""
+    from datetime import date
+
+    from arrears.core import demo
+    from arrears.core.cli import Runtime
+
+    runtime = Runtime(arrears_pm, "sqlite://")
+    db = runtime.database(current=False)
+    db.upgrade()
+    demo.load(db, runtime.registry, today=date(2025, 6, 16))
+    monkeypatch.setattr(book, "BATCH", 20)
+    with db.read() as connection:
+        setup = runtime.setup(connection)
+    result = run_module.simulate(db, arrears_pm, setup, date(2025, 6, 16), workers=3)
+    assert len(result.actions) > 100 and result.errors == []
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+    runtime.close()
