@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import ColumnElement, Connection, exists, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, literal_column, or_, select
 
 from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, Payment, PostedLetter, StepRun
@@ -25,17 +25,22 @@ so that the planner sees the condition of the ``ix_invoice_open`` partial index 
 the open invoices alone, however many paid ones the ledger holds."""
 
 
+def select_customers() -> Select[Any]:
+    """SELECT of the customer columns :func:`customer_from_row` takes, in its order."""
+    c = customers.c
+    return select(c.account, c.name, c.currency, c.customer_group, c.country, c.language,
+                  c.sales_group, c.collections_agent, c.letter_sequence, c.credit_limit_minor,
+                  c.address, c.id)
+
+
 def customer_from_row(row: Any) -> Customer:
-    limit = row.credit_limit_minor
-    return Customer(
-        account=row.account, name=row.name, currency=row.currency,
-        customer_group=row.customer_group, country=row.country, language=row.language,
-        sales_group=row.sales_group, collections_agent=row.collections_agent,
-        letter_sequence=row.letter_sequence,
-        credit_limit=None if limit is None else money.from_minor(limit, row.currency),
-        address=row.address,
-        id=row.id,
-    )
+    """The Customer of a row of :func:`select_customers`, read as a plain tuple (a run
+    reads every customer with open invoices)."""
+    (account, name, currency, group, country, language, sales_group, agent, sequence,
+     limit, address, id_) = row
+    return Customer(account, name, currency, group, country, language, sales_group, agent,
+                    sequence, None if limit is None else money.from_minor(limit, currency),
+                    address, id_)
 
 
 def with_open_invoices() -> ColumnElement[bool]:
@@ -57,23 +62,14 @@ def customers_in(connection: Connection, ids: Sequence[int]) -> list[Customer]:
     *where* is not asked again, and the few customers between them that it left out
     are dropped here."""
     wanted = set(ids)
-    c = customers.c
-    rows = connection.execute(
-        select(c.account, c.name, c.currency, c.customer_group, c.country, c.language,
-               c.sales_group, c.collections_agent, c.letter_sequence, c.credit_limit_minor,
-               c.address, c.id)
-        .where(c.id.between(min(ids), max(ids))).order_by(c.id))
-    # Plain tuples: a run reads every customer with open invoices.
-    return [Customer(account, name, currency, group, country, language, sales_group, agent,
-                     sequence, None if limit is None else money.from_minor(limit, currency),
-                     address, id_)
-            for (account, name, currency, group, country, language, sales_group, agent,
-                 sequence, limit, address, id_) in rows if id_ in wanted]
+    rows = connection.execute(select_customers().where(
+        customers.c.id.between(min(ids), max(ids))).order_by(customers.c.id))
+    return [customer_from_row(row) for row in rows if row.id in wanted]
 
 
 def find_customer(connection: Connection, account: str) -> Customer:
     """The customer with *account*; BadInput naming it if there is none."""
-    row = connection.execute(select(customers).where(customers.c.account == account)).first()
+    row = connection.execute(select_customers().where(customers.c.account == account)).first()
     if row is None:
         raise BadInput(f'CUSTOMER: no customer "{account}"')
     return customer_from_row(row)

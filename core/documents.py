@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 import pluggy
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from arrears.core import book, schema
 from arrears.core.context import Context, Rates
@@ -88,7 +88,7 @@ def letter_documents(connection: Connection, setup: Setup, *,
     found = {}
     for start in range(0, len(accounts), LOOKUP_CHUNK):
         chunk = accounts[start:start + LOOKUP_CHUNK]
-        for row in connection.execute(select(customers_t)
+        for row in connection.execute(book.select_customers()
                                       .where(customers_t.c.account.in_(chunk))):
             found[row.account] = book.customer_from_row(row)
     sequences = {s.id: s for s in setup.letter_sequences}
