@@ -7,7 +7,7 @@ import fcntl
 import functools
 import operator
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +167,12 @@ def insert_rows(connection: Connection, table: Table, records: Sequence[dict[str
     for keys, group in by_keys.items():
         if fast and copy_rows(connection, table, group):
             continue
-        statement = table.insert().values({name: bindparam(name) for name in keys})
-        executemany(connection, statement, group, fast=fast)
+        executemany(connection, insert_statement(table, keys), group, fast=fast)
+
+
+def insert_statement(table: Table, names: Iterable[str]) -> Any:
+    """INSERT into *table* of the columns *names*, each bound by its own name."""
+    return table.insert().values({name: bindparam(name) for name in names})
 
 
 def executemany(connection: Connection, statement: Any, records: Sequence[dict[str, Any]], *,

@@ -577,7 +577,7 @@ def _plan_invoices(ctx: Context, rows: list[Row]) -> Changes:
         if old is not None and record["status"] != old.status:
             statuses.append(_status_history(old, record))
     if statuses:
-        changes.after.append((_insert(history_t, statuses[0]), statuses))
+        changes.after.append((db.insert_statement(history_t, statuses[0]), statuses))
     return changes
 
 
@@ -789,11 +789,6 @@ def _write(connection: Connection, table: Table, changes: Changes) -> None:
                        fast=FAST_WRITES)
     for statement, records in changes.after:
         db.executemany(connection, statement, records, fast=FAST_WRITES)
-
-
-def _insert(table: Table, record: dict[str, Any]) -> Any:
-    """INSERT of the columns of *record*, each bound by its own name."""
-    return table.insert().values({name: bindparam(name) for name in record})
 
 
 class _gc_paused:
