@@ -219,11 +219,10 @@ def _remembered(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         try:
             return memo[value]
-        except (KeyError, TypeError):  # TypeError: a value that cannot be a key
+        except KeyError:
             result = processor(value)
             if len(memo) < CONVERTED_LIMIT:
-                with contextlib.suppress(TypeError):
-                    memo[value] = result
+                memo[value] = result
             return result
     return convert
 
