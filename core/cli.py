@@ -646,11 +646,18 @@ def outbox_retry(runtime: Runtime, message_id: int, fmt: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: build the plugin manager, let plugins add commands, run."""
+    import gc
     import os
 
     try:
         runtime = Runtime(get_plugin_manager())
         runtime.pm.hook.register_commands(cli=cli)
+        # A run allocates a few objects per open invoice, all freed with their batch, and
+        # almost never a cycle: at Python's default thresholds the collector scanned the
+        # batch's live objects over and over (16 % of a run). What start-up loaded lives
+        # as long as the process; frozen, it is never scanned, nor copied into a worker.
+        gc.freeze()
+        gc.set_threshold(10_000, 50, 100)
         cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
                  obj=runtime)
     except Exception as error:  # a bug, not bad input: say so without a traceback
