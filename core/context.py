@@ -123,7 +123,7 @@ class Context:
         """The open invoices that count today, oldest due first.
 
         In a run, exactly those the run kept for the customer's hierarchy (every
-        ``exclude_invoice`` rule applied); outside one (the standalone letter
+        ``exclude_invoices`` rule applied); outside one (the standalone letter
         run), those not disputed or promised.
         """
         if customer.account in self.eligible:

@@ -48,7 +48,7 @@ __all__ = [
     "register_commands",
     "select_customers",
     "exclude_customer",
-    "exclude_invoice",
+    "exclude_invoices",
     "choose_step",
     "execute_action",
     "render_document",
@@ -154,17 +154,23 @@ def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context)
 
 
 @hookspec
-def exclude_invoice(
-    invoice: Invoice, customer: Customer, hierarchy: Hierarchy, context: Context
-) -> str | None:
-    """Say whether *invoice* is left out of the customer's decision today, and why.
+def exclude_invoices(
+    invoices: Sequence[Invoice], customer: Customer, hierarchy: Hierarchy, context: Context
+) -> Mapping[str, str] | None:
+    """Say which of the customer's *invoices* are left out of its decision today, and why.
 
-    Called for every plugin, for each open invoice whose collections status
-    lets it count (not disputed, not promised). ``arrears.plugins.exclusions``
-    implements ``invoice_amount_below``. An excluded invoice is neither leading
-    nor pre-dunned nor listed on a letter; the reason goes to the history.
+    Called for every plugin, once for each customer the run decides about (and not
+    excluded as a whole), with all its open invoices whose collections status lets
+    them count (not disputed, not promised): one call per customer, not per invoice,
+    because a large book has five open invoices for each customer.
+    ``arrears.plugins.exclusions`` implements ``invoice_amount_below``. An excluded
+    invoice is neither leading nor pre-dunned nor listed on a letter; the reason goes
+    to the history. When several plugins exclude the same invoice, its reasons are
+    joined with ``"; "``.
 
-    :returns: a reason, or None to keep the invoice.
+    :param invoices: the counting open invoices, oldest due first.
+    :returns: a mapping from the number of each invoice to leave out to the reason;
+        an empty mapping or None to keep them all.
     """
 
 

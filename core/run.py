@@ -2,7 +2,7 @@
 
 For each batch of customers with open invoices, read set-wise, the run
 assigns a hierarchy (``select_customers``), applies the exclusions
-(``exclude_customer``, ``exclude_invoice``), acts on pre-dunning invoices
+(``exclude_customer``, ``exclude_invoices``), acts on pre-dunning invoices
 and, under ``use_prediction``, on invoices predicted late
 (``predict_payment``, ``act_on_prediction``), picks the leading invoice,
 asks ``choose_step``, and carries the step out (``execute_action``). What
@@ -213,11 +213,18 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
         return decision
 
     eligible = []
-    for invoice in context.invoices(customer):
+    open_invoices = context.invoices(customer)
+    counting = [i for i in open_invoices if i.status not in SKIP_STATUSES]
+    excluded: dict[str, list[str]] = {}
+    if counting:
+        for answer in pm.hook.exclude_invoices(invoices=counting, customer=customer,
+                                               hierarchy=hierarchy, context=context):
+            for number, why in (answer or {}).items():
+                if why:
+                    excluded.setdefault(number, []).append(why)
+    for invoice in open_invoices:
         reason = (f"collections status {invoice.status}" if invoice.status in SKIP_STATUSES
-                  else "; ".join(r for r in pm.hook.exclude_invoice(
-                      invoice=invoice, customer=customer, hierarchy=hierarchy,
-                      context=context) if r))
+                  else "; ".join(excluded.get(invoice.number, ())))
         decision.verdicts.append((invoice, reason))
         if reason:
             note("excluded", reason, invoice.number)

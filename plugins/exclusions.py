@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from arrears.core import hookimpl, options
 from arrears.core.context import Context
@@ -36,13 +36,16 @@ def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context)
 
 
 @hookimpl
-def exclude_invoice(invoice: Invoice, customer: Customer, hierarchy: Hierarchy,
-                    context: Context) -> str | None:
+def exclude_invoices(invoices: Sequence[Invoice], hierarchy: Hierarchy,
+                     context: Context) -> dict[str, str] | None:
     threshold = hierarchy.exclude.get("invoice_amount_below")
     if threshold is None:
         return None
-    amount = context.in_accounting_currency(invoice.open_amount, invoice.currency)
-    if amount < threshold:
-        currency = context.setup.parameters.accounting_currency
-        return f"invoice amount {quantize(amount, currency)} {currency} is less than {threshold}"
-    return None
+    currency = context.setup.parameters.accounting_currency
+    below = {}
+    for invoice in invoices:
+        amount = context.in_accounting_currency(invoice.open_amount, invoice.currency)
+        if amount < threshold:
+            below[invoice.number] = (f"invoice amount {quantize(amount, currency)} {currency} "
+                                     f"is less than {threshold}")
+    return below

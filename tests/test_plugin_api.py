@@ -104,3 +104,42 @@ def test_payments_are_read_up_to_the_run_date_only(book, arrears_book):
     assert seen[("C1", "2025-01-21")] == [("INV-1", "10.00", "2025-01-10"),
                                           ("INV-1", "20.00", "2025-01-20")]
     assert seen[("C2", "2025-01-21")] == []
+
+
+def test_invoices_a_plugin_leaves_out_are_not_acted_on_and_say_why(arrears_book, arrears_plugin):
+    asked = []
+
+    @hookimpl
+    def exclude_invoices(invoices, customer, context):
+        asked.append((customer.account, [i.number for i in invoices]))
+        return {i.number: "under review" for i in invoices if i.number in ("INV-1", "INV-3")}
+
+    @hookimpl
+    def execute_action():
+        return Outcome(True, recipient="pager")
+
+    arrears_plugin(register_action_types, execute_action, exclude_invoices, name="review")
+    arrears_plugin(_credit_notes(), name="notes")
+    arrears_book.setup(SETUP)
+    arrears_book.load(customers=CUSTOMERS, invoices=[
+        *INVOICES,
+        {"number": "INV-3", "customer": "C1", "invoice_date": "2025-01-02",
+         "due_date": "2025-01-16", "amount": "50.00", "currency": "USD"},
+        {"number": "INV-4", "customer": "C1", "invoice_date": "2025-01-03",
+         "due_date": "2025-01-14", "amount": "70.00", "currency": "USD", "status": "disputed"}])
+    actions = arrears_book.run("2025-01-20")
+    # C1's oldest invoice INV-4 is disputed; INV-1 and INV-3 are left out: nothing leads.
+    assert [(a["customer"], a["invoice"]) for a in actions] == [("C2", "INV-2")]
+    assert sorted(asked) == [("C1", ["INV-1", "INV-3"]), ("C2", ["INV-2"])]  # not disputed
+    reasons = {e["invoice"]: e["reason"] for e in arrears_book.history("--customer", "C1")
+               if e["kind"] == "excluded"}
+    assert reasons["INV-3"] == "under review"
+    assert set(reasons["INV-1"].split("; ")) == {"under review", "credit note pending"}
+
+
+def _credit_notes():
+    @hookimpl
+    def exclude_invoices(invoices):
+        return {"INV-1": "credit note pending", "INV-2": ""}  # "" keeps INV-2
+
+    return exclude_invoices
