@@ -183,20 +183,29 @@ def executemany(connection: Connection, statement: Any, records: Sequence[dict[s
     compiled once and each record becomes a tuple of values converted by their
     types' bind processors, remembered per value as dates and codes repeat:
     this skips SQLAlchemy's per-row parameter handling, a third of the time of
-    a large import and a tenth of a run. Elsewhere (PostgreSQL) Core's own
-    executemany runs, with its batched ``insertmanyvalues``; so it does for a
-    statement that would return rows or binds a value the records lack.
+    a large import and a tenth of a run. A column the records leave out gets its
+    constant default (``default=0``), as SQLAlchemy would give it. Elsewhere
+    (PostgreSQL) Core's own executemany runs, with its batched
+    ``insertmanyvalues``; so it does for a statement that would return rows or
+    binds a value the records lack and that has no constant default.
     """
     if not records:
         return
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect)
     order = compiled.positiontup
+    defaults = {column.key: column.default.arg
+                for column in getattr(compiled, "insert_prefetch", ())
+                if column.default is not None and column.default.is_scalar}
+    lacking = set(order or ()) - set(records[0])
     if (not fast or not compiled.positional or not order or compiled.effective_returning
-            or not set(order) <= set(records[0])):
+            or not lacking <= set(defaults)):
         for start in range(0, len(records), WRITE_CHUNK):
             connection.execute(statement, list(records[start:start + WRITE_CHUNK]))
         return
+    if lacking:
+        filled = {name: defaults[name] for name in lacking}
+        records = [{**filled, **record} for record in records]
     getter = operator.itemgetter(*order)
     converters = [(index, _remembered(processor)) for index, name in enumerate(order)
                   if (processor := compiled.binds[name].type.dialect_impl(dialect)

@@ -81,3 +81,30 @@ def test_the_password_of_the_database_is_never_shown(arrears_cli, arrears_db_url
     logs = [record.getMessage() for record in caplog.records]
     for index, text in enumerate(outputs + logs):
         assert shown not in text and SECRET not in text, f"text {index}: {text[:300]}"
+
+
+def test_bulk_writes_give_left_out_columns_their_defaults_as_core_does(arrears_db_url,
+                                                                        arrears_new_db_url):
+    """insert_rows' fast path (SQLite: pre-converted rows) fills a column the records
+    leave out with its constant default, exactly as SQLAlchemy's own executemany does."""
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from arrears.core import db as db_module
+    from arrears.core import schema
+
+    customers, outbox = schema.Customer.__table__, schema.OutboxMessage.__table__
+    stored = []
+    for url, fast in ((arrears_db_url, True), (arrears_new_db_url(), False)):
+        with Database(url).begin() as connection:
+            connection.execute(customers.insert().values(
+                id=1, account="C1", name="Acme", currency="USD"))
+            db_module.insert_rows(connection, outbox, [
+                {"dedupe_key": f"k{n}", "customer_id": 1, "channel": "email",
+                 "recipient": "a@acme.example", "created": datetime(2025, 1, 16, 6)}
+                for n in (1, 2)], fast=fast)
+            stored.append(connection.execute(
+                select(outbox.c.dedupe_key, outbox.c.status, outbox.c.attempts,
+                       outbox.c.subject, outbox.c.body_html).order_by(outbox.c.id)).all())
+    assert stored[0] == stored[1] == [("k1", "queued", 0, "", ""), ("k2", "queued", 0, "", "")]
