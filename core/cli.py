@@ -381,7 +381,8 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
 def _run_document(result: run_.RunResult) -> dict[str, Any]:
     """``run --format json``: the keys ``shard`` and ``day`` only for a shard."""
     document = {"run": result.run, "date": result.date, "status": result.status,
-                "actions": result.actions, "skipped": result.skipped, "errors": result.errors}
+                "actions": result.actions.encoded(), "skipped": result.skipped,
+                "errors": result.errors}
     if result.shard is not None:
         document.update(shard=result.shard, day=result.day)
     return document
@@ -413,7 +414,8 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, wo
                            workers=workers)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
-    emit_streamed({"date": result.date, "actions": result.actions, "skipped": result.skipped,
+    emit_streamed({"date": result.date, "actions": result.actions.encoded(),
+                   "skipped": result.skipped,
                    "errors": result.errors}, fmt, _actions_table(result.actions))
     result.actions.close()
 

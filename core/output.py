@@ -21,29 +21,39 @@ def to_json(value: Any) -> str:
     return json.dumps(converter.unstructure(value), ensure_ascii=False, indent=2)
 
 
+class Encoded(str):
+    """An item of a streamed list (:func:`write_json`) already in the JSON it is
+    written as, :func:`indented` at level 2: written as it is."""
+
+    __slots__ = ()
+
+
 def write_json(document: Mapping[str, Any], write: Callable[[str], None]) -> None:
     """Write *document* as :func:`to_json` would, a piece at a time: the items of a
-    value that is neither a list nor a mapping but iterable (a run's
-    :class:`~arrears.core.run.ActionSpool`) are converted one by one as they
-    are written, never held together."""
+    value that is neither a list nor a mapping but iterable (a run's actions,
+    :meth:`~arrears.core.run.ActionSpool.encoded`) are converted one by one as they
+    are written, never held together; an :class:`Encoded` item is written as it is."""
     write("{")
     for index, (key, value) in enumerate(document.items()):
         write(("," if index else "") + f"\n  {json.dumps(key)}: ")
         if isinstance(value, Iterable) and not isinstance(value, str | bytes | Sequence | Mapping):
             written = False
             for item in value:
-                write(("," if written else "[") + "\n    " + _indented(item, 2))
+                write(("," if written else "[") + "\n    "
+                      + (item if isinstance(item, Encoded) else indented(item, 2)))
                 written = True
             write("\n  ]" if written else "[]")
         else:
-            write(_indented(value, 1))
+            write(indented(value, 1))
     write("\n}\n")
 
 
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _indented(value: Any, level: int) -> str:
+def indented(value: Any, level: int) -> str:
+    """*value* as :func:`to_json` writes it when nested *level* deep (indented by two
+    spaces a level, from its second line on)."""
     value = converter.unstructure(value)
     if isinstance(value, dict) and value and all(
             isinstance(item, _SCALARS) for item in value.values()):

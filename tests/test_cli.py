@@ -74,13 +74,17 @@ def test_a_runs_actions_stream_out_as_the_json_they_would_be_at_once():
 
     actions = [Action(f"C{n}", "STD", "Call", "activity", f"INV-{n}", date(2025, 1, n + 1),
                       "CALL", "ANNA") for n in range(3)]
+    actions[1] = Action("C1", "SE", "Påminnelse\nrad två\x1e\r", "email", None,
+                        date(2025, 1, 2), None, "a@b.example")  # any text survives the spool
     spool = ActionSpool()
     spool.extend(actions[:2])
     assert list(spool) == actions[:2]  # read back between batches, then written on
     spool.extend(actions[2:])
     assert (len(spool), list(spool), list(spool)) == (3, actions, actions)
-    pieces: list[str] = []
-    output.write_json({"date": date(2025, 1, 9), "actions": spool, "none": ActionSpool(),
-                       "errors": []}, pieces.append)
-    assert "".join(pieces) == output.to_json(
+    whole = output.to_json(
         {"date": date(2025, 1, 9), "actions": actions, "none": [], "errors": []}) + "\n"
+    for streamed in (spool, spool.encoded()):  # the actions, or as they were encoded
+        pieces: list[str] = []
+        output.write_json({"date": date(2025, 1, 9), "actions": streamed,
+                           "none": ActionSpool().encoded(), "errors": []}, pieces.append)
+        assert "".join(pieces) == whole
