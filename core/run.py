@@ -259,10 +259,10 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
     ran = {(r.invoice, r.step) for r in done}
 
     pre_dunning = hierarchy.pre_dunning_step
-    if pre_dunning is not None:
+    if pre_dunning is not None:  # due − days ≤ as_of ≤ due, that is as_of ≤ due ≤ as_of + days
+        last_due = as_of + timedelta(days=pre_dunning.days)
         for invoice in eligible:
-            window = invoice.due_date - timedelta(days=pre_dunning.days)
-            if window <= as_of <= invoice.due_date and \
+            if as_of <= invoice.due_date <= last_due and \
                     (invoice.number, pre_dunning.description) not in ran:
                 _act(pm, decision, customer, invoice, pre_dunning, hierarchy, context, note)
 
