@@ -111,18 +111,18 @@ class ActionSpool:
     decided, so that a day of 100,000 actions needs no more memory than a day of ten.
     Iterate it (as many times as needed) for the actions, in the order decided.
 
-    Each action is kept as the JSON it is output as (:func:`encode`, which a worker
+    Each action is kept as the JSON it is output as (:meth:`encode`, which a worker
     process calls for its batch), so that writing a run's JSON, which can only start
     once the last batch is done, copies text instead of converting actions again.
     """
 
-    def __init__(self) -> None:  # in memory up to 1 MiB (about 4,000 actions), then a file
-        self._file = tempfile.SpooledTemporaryFile(1 << 20, "w+", encoding="utf-8")
-        self._count = 0
-
     # JSON text never holds a raw control character (strings escape them), so the
     # newlines of an action's JSON are kept as this one, and each action is one line.
     _NEWLINE = "\x1e"
+
+    def __init__(self) -> None:  # in memory up to 1 MiB (about 4,000 actions), then a file
+        self._file = tempfile.SpooledTemporaryFile(1 << 20, "w+", encoding="utf-8")
+        self._count = 0
 
     @staticmethod
     def encode(actions: Iterable[Action]) -> list[str]:
@@ -136,7 +136,7 @@ class ActionSpool:
         self.extend_encoded(self.encode(actions))
 
     def extend_encoded(self, lines: list[str]) -> None:
-        """Add actions :func:`encode` encoded, in order."""
+        """Add actions :meth:`encode` encoded, in order."""
         if lines:
             self._file.seek(0, os.SEEK_END)
             self._file.write("\n".join(lines) + "\n")
