@@ -49,10 +49,16 @@ def unassign(connection: Connection, account: str) -> bool:
 
 
 def manual_assignments(connection: Connection, batch: Sequence[Customer]) -> dict[str, str]:
+    """The hierarchy each customer of *batch* is assigned to by hand, if any; read by the
+    range of the batch's ids, as ``book.load_batch`` reads, not with a list of them."""
     by_id = {c.id: c.account for c in batch}
+    if not by_id:
+        return {}
     rows = connection.execute(
-        select(manual.c.customer_id, manual.c.hierarchy).where(manual.c.customer_id.in_(by_id)))
-    return {by_id[customer_id]: hierarchy for customer_id, hierarchy in rows}
+        select(manual.c.customer_id, manual.c.hierarchy)
+        .where(manual.c.customer_id.between(min(by_id), max(by_id))))
+    return {by_id[customer_id]: hierarchy for customer_id, hierarchy in rows
+            if customer_id in by_id}
 
 
 def in_pool(pm: pluggy.PluginManager, setup: Setup, pool_id: str,

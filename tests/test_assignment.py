@@ -132,3 +132,21 @@ def test_previews_write_nothing(book, snapshot):
     preview(book, "C1")
     members(book, "STD")
     assert snapshot() == before
+
+
+def test_a_manual_assignment_outside_the_run_leaves_the_others_alone(book, tmp_path):
+    """A run reads a batch's manual assignments by the range of its customers' ids: a
+    customer between them that the run leaves out (nothing open) is not one of them."""
+    def actions():
+        result = book("simulate", *AS_OF, "--format", "json").assert_success().json()
+        return result["actions"]
+
+    before = actions()
+    book("assign", "C2", "KEYACC").assert_success()
+    paid = tmp_path / "paid.csv"
+    paid.write_text("number,customer,invoice_date,due_date,amount,currency,open_amount\n"
+                    "INV-2,C2,2025-01-01,2025-01-15,800.00,USD,0\n")
+    book("import", "invoices", paid).assert_success()
+    after = actions()
+    assert after == [a for a in before if a["customer"] != "C2"]
+    assert {a["customer"] for a in after} >= {"C1", "C3"}
