@@ -656,7 +656,7 @@ def main(argv: list[str] | None = None) -> None:
         runtime.pm.hook.register_commands(cli=cli)
         # A run allocates a few objects per open invoice, all freed with their batch, and
         # almost never a cycle: at Python's default thresholds the collector scanned the
-        # batch's live objects over and over (16 % of a run). What start-up loaded lives
+        # batch's live objects over and over (16 % of a usual day's run). What start-up loaded lives
         # as long as the process; frozen, it is never scanned, nor copied into a worker.
         gc.freeze()
         gc.set_threshold(10_000, 50, 100)

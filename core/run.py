@@ -132,11 +132,8 @@ class ActionSpool:
     def close(self) -> None:
         self._file.close()
 
-    def extend(self, actions: Iterable[Action]) -> None:
-        self.extend_encoded(self.encode(actions))
-
-    def extend_encoded(self, lines: list[str]) -> None:
-        """Add actions :meth:`encode` encoded, in order."""
+    def extend(self, lines: list[str]) -> None:
+        """Add actions as :meth:`encode` encoded them, in order."""
         if lines:
             self._file.seek(0, os.SEEK_END)
             self._file.write("\n".join(lines) + "\n")
@@ -673,7 +670,7 @@ def _name(shard: Shard | None) -> str | None:
 
 
 def _collect(result: RunResult, outcome: BatchOutcome) -> None:
-    result.actions.extend_encoded(outcome.actions)
+    result.actions.extend(outcome.actions)
     result.skipped.extend(outcome.skipped)
     result.errors.extend(outcome.errors)
 

@@ -77,9 +77,9 @@ def test_a_runs_actions_stream_out_as_the_json_they_would_be_at_once():
     actions[1] = Action("C1", "SE", "Påminnelse\nrad två\x1e\r", "email", None,
                         date(2025, 1, 2), None, "a@b.example")  # any text survives the spool
     spool = ActionSpool()
-    spool.extend(actions[:2])
+    spool.extend(ActionSpool.encode(actions[:2]))
     assert list(spool) == actions[:2]  # read back between batches, then written on
-    spool.extend(actions[2:])
+    spool.extend(ActionSpool.encode(actions[2:]))
     assert (len(spool), list(spool), list(spool)) == (3, actions, actions)
     whole = output.to_json(
         {"date": date(2025, 1, 9), "actions": actions, "none": [], "errors": []}) + "\n"
