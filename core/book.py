@@ -136,7 +136,8 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
                     c.open_minor, c.currency, c.status, c.promised_date)
              .where(c.customer_id.between(first, last), OPEN)
-             .order_by(c.due_date, c.invoice_date, c.number))
+             # Customer first, as the index of the open invoices is: no sort of the batch.
+             .order_by(c.customer_id, c.due_date, c.invoice_date, c.number))
     # The hot loop of a run (every open invoice): plain tuples, no lookups by name.
     for (id_, number, customer_id, invoice_date, due_date, amount_minor, open_minor, currency,
          status, promised_date) in connection.execute(query):
@@ -149,18 +150,22 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
             status = effective_status(status, promised_date, as_of)
             if status == "broken":
                 broken.append((id_, customer_id, promised_date))
+        amount = money.from_minor(amount_minor, currency)
         open_invoices[account].append(Invoice(
-            number, account, invoice_date, due_date, money.from_minor(amount_minor, currency),
-            money.from_minor(open_minor, currency), currency, status, promised_date, id_))
+            number, account, invoice_date, due_date, amount,
+            amount if open_minor == amount_minor else money.from_minor(open_minor, currency),
+            currency, status, promised_date, id_))
 
     contacts: dict[str, list[Contact]] = {}
     table = schema.Contact.__table__
-    for row in connection.execute(select(table).where(table.c.customer_id.between(first, last))
-                                  .order_by(table.c.position)):
-        account = ids.get(row.customer_id)
+    query = (select(table.c.customer_id, table.c.email, table.c.purpose, table.c.name,
+                    table.c.phone)
+             .where(table.c.customer_id.between(first, last))
+             .order_by(table.c.customer_id, table.c.position))
+    for customer_id, email, purpose, name, phone in connection.execute(query):
+        account = ids.get(customer_id)
         if account is not None:
-            contacts.setdefault(account, []).append(
-                Contact(account, row.email, row.purpose, row.name, row.phone))
+            contacts.setdefault(account, []).append(Contact(account, email, purpose, name, phone))
 
     # Only what still matters is read, so that a book's years of history do not slow
     # its daily run: the step runs and letters of open invoices, the outbox keys of
@@ -171,7 +176,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
                     table.c.date)
              .join(invoices, invoices.c.id == table.c.invoice_id)
              .where(table.c.customer_id.between(first, last), OPEN)
-             .order_by(table.c.date, table.c.id))
+             .order_by(table.c.customer_id, table.c.date, table.c.id))
     for customer_id, invoice_id, hierarchy, step, on in connection.execute(query):
         if invoice_id in numbers:
             step_runs.setdefault(ids[customer_id], []).append(

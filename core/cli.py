@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
         # batch's live objects over and over (16 % of a usual day's run). What start-up loaded lives
         # as long as the process; frozen, it is never scanned, nor copied into a worker.
         gc.freeze()
-        gc.set_threshold(10_000, 50, 100)
+        gc.set_threshold(100_000, 50, 100)
         cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
                  obj=runtime)
     except Exception as error:  # a bug, not bad input: say so without a traceback
