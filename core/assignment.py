@@ -19,7 +19,7 @@ from arrears.core.context import Context, Rates
 from arrears.core.domain import Assignment, Customer, Hierarchy, Setup
 from arrears.core.errors import ArrearsError, BadInput
 
-manual = schema.ManualAssignment.__table__
+manual = schema.manual_assignment
 
 
 def _hierarchy(setup: Setup, hierarchy_id: str) -> Hierarchy:

@@ -14,8 +14,8 @@ from arrears.core import money, schema
 from arrears.core.domain import Contact, Customer, Invoice, Payment, PostedLetter, StepRun
 from arrears.core.errors import BadInput
 
-customers = schema.Customer.__table__
-invoices = schema.Invoice.__table__
+customers = schema.customer
+invoices = schema.invoice
 
 BATCH = 2000
 
@@ -157,7 +157,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
             currency, status, promised_date, id_))
 
     contacts: dict[str, list[Contact]] = {}
-    table = schema.Contact.__table__
+    table = schema.contact
     query = (select(table.c.customer_id, table.c.email, table.c.purpose, table.c.name,
                     table.c.phone)
              .where(table.c.customer_id.between(first, last))
@@ -171,7 +171,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     # its daily run: the step runs and letters of open invoices, the outbox keys of
     # messages about open invoices (or about none), and each customer's last contact.
     step_runs: dict[str, list[StepRun]] = {}
-    table = schema.StepRun.__table__
+    table = schema.step_run
     query = (select(table.c.customer_id, table.c.invoice_id, table.c.hierarchy, table.c.step,
                     table.c.date)
              .join(invoices, invoices.c.id == table.c.invoice_id)
@@ -189,7 +189,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
 
     letters: dict[int, tuple[str, Any]] = {}
     listed: dict[int, set[str]] = {}
-    letter, line = schema.Letter.__table__, schema.LetterInvoice.__table__
+    letter, line = schema.letter, schema.letter_invoice
     query = (select(letter.c.id, letter.c.customer_id, letter.c.sequence, letter.c.code,
                     letter.c.position, letter.c.date, line.c.invoice_id)
              .join(line, line.c.letter_id == letter.c.id)
@@ -207,7 +207,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
         account_letters.sort(key=lambda p: (p.date, p.position))
 
     # The outbox keys of messages about the batch's open invoices, or about no invoice.
-    outbox = schema.OutboxMessage.__table__
+    outbox = schema.outbox
     query = (select(outbox.c.dedupe_key, outbox.c.customer_id, outbox.c.invoice_id)
              .outerjoin(invoices, invoices.c.id == outbox.c.invoice_id)
              .where(outbox.c.customer_id.between(first, last),
@@ -223,7 +223,7 @@ def load_payments(connection: Connection, batch: Sequence[Customer],
     """The payments of the customers of *batch* dated on or before *as_of*, oldest
     first, against any of their invoices: read only when a plugin asks."""
     ids = {c.id: c.account for c in batch}
-    payments = schema.Payment.__table__
+    payments = schema.payment
     query = (select(payments.c.date, payments.c.amount_minor, payments.c.reference,
                     invoices.c.number, invoices.c.currency, invoices.c.customer_id)
              .join(invoices, invoices.c.id == payments.c.invoice_id)

@@ -39,7 +39,7 @@ class Rates:
     @classmethod
     def load(cls, connection: Connection, accounting_currency: str) -> Rates:
         rates = cls(accounting_currency)
-        table = schema.Rate.__table__
+        table = schema.rate
         query = select(table.c.currency, table.c.date, table.c.rate).order_by(
             table.c.currency, table.c.date
         )
@@ -218,7 +218,7 @@ class Context:
             children = [{**line, "letter_id": parent}
                         for parent, (_, lines) in zip(ids, rows, strict=True) for line in lines]
             if children:
-                db.insert_rows(self.connection, schema.LetterInvoice.__table__, children)
+                db.insert_rows(self.connection, schema.letter_invoice, children)
         self.writes.clear()
 
     def store(self, table: Any, **values: Any) -> None:
@@ -241,7 +241,7 @@ class Context:
                         closed: bool = False) -> None:
         """Store a collection activity; *closed* for a record of contact already made."""
         self._insert(
-            schema.Activity.__table__, customer_id=customer.id,
+            schema.activity, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, template=template, type=type, purpose=purpose, details=details,
             agent=agent, due_date=due_date, status="closed" if closed else "open",
@@ -252,7 +252,7 @@ class Context:
                     fee: Decimal, hierarchy: str | None, step: str | None) -> None:
         """Store a posted letter listing *lines* (invoice, open amount on the letter)."""
         self._insert(
-            schema.Letter.__table__,
+            schema.letter,
             [{"invoice_id": invoice.id, "open_minor": money.to_minor(amount, invoice.currency)}
              for invoice, amount in lines],
             customer_id=customer.id, run_id=self.run_id,
@@ -278,7 +278,7 @@ class Context:
         self._queued.add(dedupe_key)
         self._queued_order.append(dedupe_key)
         self._insert(
-            schema.OutboxMessage.__table__, dedupe_key=dedupe_key, customer_id=customer.id,
+            schema.outbox, dedupe_key=dedupe_key, customer_id=customer.id,
             invoice_id=self._invoice_id(invoice), run_id=self.run_id, hierarchy=hierarchy,
             step=step, channel=channel, template=template, language=language, sender=sender,
             recipient=recipient, subject=subject, body_html=body_html, body_text=body_text,

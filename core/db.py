@@ -448,9 +448,8 @@ def ensure_database_id(connection: Connection) -> str:
     """
     import secrets
 
-    from arrears.core.schema import Meta
+    from arrears.core.schema import meta
 
-    meta = Meta.__table__
     found = connection.execute(
         meta.select().with_only_columns(meta.c.value).where(meta.c.key == DATABASE_ID)).scalar()
     if found is not None:

@@ -40,7 +40,7 @@ CHUNK = 8
 """Letters per task handed to a worker."""
 LOOKUP_CHUNK = 500
 
-customers_t = schema.Customer.__table__
+customers_t = schema.customer
 
 
 class DocumentUnavailable(ArrearsError):

@@ -44,12 +44,12 @@ FULL_LOAD = 20_000
 RATE_DECIMALS = 12
 RATE_DIGITS = 18
 
-customers_t = schema.Customer.__table__
-contacts_t = schema.Contact.__table__
-invoices_t = schema.Invoice.__table__
-payments_t = schema.Payment.__table__
-rates_t = schema.Rate.__table__
-history_t = schema.History.__table__
+customers_t = schema.customer
+contacts_t = schema.contact
+invoices_t = schema.invoice
+payments_t = schema.payment
+rates_t = schema.rate
+history_t = schema.history
 
 
 @attrs.frozen

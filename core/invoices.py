@@ -10,8 +10,8 @@ from sqlalchemy import Connection, select
 from arrears.core import schema
 from arrears.core.errors import BadInput
 
-invoices = schema.Invoice.__table__
-history = schema.History.__table__
+invoices = schema.invoice
+history = schema.history
 
 
 @attrs.frozen

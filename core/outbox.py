@@ -34,9 +34,9 @@ from arrears.core.db import Database, ensure_database_id
 from arrears.core.domain import Delivery, Message
 from arrears.core.errors import BadInput
 
-outbox = schema.OutboxMessage.__table__
-customers = schema.Customer.__table__
-meta = schema.Meta.__table__
+outbox = schema.outbox
+customers = schema.customer
+meta = schema.meta
 
 DELIVERY_STATUSES = ("sent", "retry", "failed", "uncertain")
 RETRYABLE = ("failed", "uncertain")

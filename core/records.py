@@ -13,13 +13,13 @@ from sqlalchemy import Connection, select
 from arrears.core import book, money, schema
 from arrears.core.errors import BadInput
 
-customers = schema.Customer.__table__
-invoices = schema.Invoice.__table__
-activities = schema.Activity.__table__
-letters = schema.Letter.__table__
-letter_lines = schema.LetterInvoice.__table__
-outbox = schema.OutboxMessage.__table__
-runs = schema.Run.__table__
+customers = schema.customer
+invoices = schema.invoice
+activities = schema.activity
+letters = schema.letter
+letter_lines = schema.letter_invoice
+outbox = schema.outbox
+runs = schema.run
 
 
 # --- the letter sequence -------------------------------------------------------------

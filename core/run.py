@@ -51,10 +51,10 @@ from arrears.core.domain import (
 )
 from arrears.core.errors import ArrearsError, BadInput
 
-runs = schema.Run.__table__
-invoices = schema.Invoice.__table__
-history = schema.History.__table__
-step_runs = schema.StepRun.__table__
+runs = schema.run
+invoices = schema.invoice
+history = schema.history
+step_runs = schema.step_run
 
 
 @attrs.frozen

@@ -595,7 +595,7 @@ def to_document(setup: Setup, registry: Registry) -> dict[str, Any]:
 
 def save(connection: Connection, setup: Setup, registry: Registry, source: str) -> None:
     """Store *setup* as the one in force (inside the caller's transaction)."""
-    table = schema.SetupDocument.__table__
+    table = schema.setup
     connection.execute(table.insert().values(
         loaded_at=utcnow(), source=source,
         document=json.dumps(to_document(setup, registry), ensure_ascii=False),
@@ -604,7 +604,7 @@ def save(connection: Connection, setup: Setup, registry: Registry, source: str) 
 
 def stored(connection: Connection, registry: Registry) -> Setup | None:
     """The setup in force, or None if none was ever loaded."""
-    table = schema.SetupDocument.__table__
+    table = schema.setup
     document = connection.execute(
         select(table.c.document).order_by(table.c.id.desc()).limit(1)
     ).scalar()

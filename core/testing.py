@@ -195,7 +195,7 @@ class PostgresServer:
         import secrets
 
         from arrears.core.db import DATABASE_ID, Database
-        from arrears.core.schema import Meta
+        from arrears.core.schema import meta
 
         if self.template is None:
             template = f"{self.prefix}_template"
@@ -212,7 +212,6 @@ class PostgresServer:
         db = Database(self.url_of(name))
         try:
             with db.begin() as connection:  # every database has an id of its own
-                meta = Meta.__table__
                 connection.execute(meta.update().where(meta.c.key == DATABASE_ID)
                                    .values(value=secrets.token_hex(8)))
         finally:

@@ -131,8 +131,8 @@ class HistoryRow:
 def history(connection: Connection, *, hierarchy: str | None = None,
             customer: str | None = None, limit: int | None = None) -> list[HistoryRow]:
     """History entries, newest first."""
-    table = schema.History.__table__
-    customers, invoices = schema.Customer.__table__, schema.Invoice.__table__
+    table = schema.history
+    customers, invoices = schema.customer, schema.invoice
     query = (select(table.c.run_id, table.c.date, table.c.hierarchy, customers.c.account,
                     invoices.c.number, table.c.step, table.c.kind, table.c.reason)
              .outerjoin(customers, customers.c.id == table.c.customer_id)

@@ -84,8 +84,8 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
 
 
 STANDALONE = "standalone letter run"
-customers = schema.Customer.__table__
-invoices = schema.Invoice.__table__
+customers = schema.customer
+invoices = schema.invoice
 
 
 def sequence_for(customer: Customer, setup: Setup) -> LetterSequence | None:

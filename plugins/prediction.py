@@ -115,7 +115,7 @@ def load_records(connection: Connection,
                  customer_ids: Collection[int] | None = None) -> dict[int, list[Record]]:
     """Every invoice of the customers (all when None), by customer id, oldest first;
     invoices closed without a payment are left out."""
-    invoices, payments = schema.Invoice.__table__, schema.Payment.__table__
+    invoices, payments = schema.invoice, schema.payment
     query = (select(invoices.c.customer_id, invoices.c.number, invoices.c.invoice_date,
                     invoices.c.due_date, invoices.c.amount_minor, invoices.c.open_minor,
                     invoices.c.currency, func.max(payments.c.date).label("last_paid"),
@@ -227,7 +227,7 @@ class Model:
 def load_model(connection: Connection) -> Model | None:
     """The newest stored model, or None: none trained yet, or only by a version of arrears
     with other features (which counts as none: train again)."""
-    table = schema.PaymentModel.__table__
+    table = schema.payment_model
     row = connection.execute(select(table).where(table.c.kind == KIND)
                              .order_by(table.c.id.desc()).limit(1)).first()
     if row is None:
@@ -372,7 +372,7 @@ def train(connection: Connection, parameters: Parameters, as_of: date) -> Model:
     caller's transaction); the stored model, with its id."""
     data = training_set(load_records(connection), as_of, parameters.prediction_very_late_days)
     model = learn(data, parameters)
-    table = schema.PaymentModel.__table__
+    table = schema.payment_model
     model_id = connection.execute(table.insert().values(
         kind=KIND, trained_at=utcnow(), as_of=as_of, samples=model.samples,
         quality=json.dumps(dict(model.quality)), model=model.document())).inserted_primary_key[0]
@@ -408,7 +408,7 @@ def _acted(context: Context) -> frozenset[str]:
     def load() -> frozenset[str]:
         if context.connection is None:
             return frozenset()
-        table, invoices = schema.PredictionAction.__table__, schema.Invoice.__table__
+        table, invoices = schema.prediction_action, schema.invoice
         ids = list(context.batch.invoice_ids.values())
         return frozenset(context.connection.execute(
             select(invoices.c.number).join(table, table.c.invoice_id == invoices.c.id)
@@ -453,7 +453,7 @@ def act_on_prediction(prediction: Prediction, invoice: Invoice, customer: Custom
                                               hierarchy=hierarchy, step=step)
     if not outcome.done:
         return action, outcome
-    context.store(schema.PredictionAction.__table__, invoice_id=invoice.id,
+    context.store(schema.prediction_action, invoice_id=invoice.id,
                   customer_id=customer.id, hierarchy=hierarchy.id, run_id=context.run_id,
                   date=context.as_of, outcome=prediction.outcome,
                   probability=Decimal(str(round(prediction.probability, 4))),

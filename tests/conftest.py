@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from arrears.core import setupfile
 from arrears.core.domain import Setup
 from arrears.core.plugins import Registry
-from arrears.core.schema import Base
+from arrears.core.schema import metadata
 
 DATA = Path(__file__).parent / "data"
 
@@ -43,7 +43,7 @@ def snapshot(arrears_db_url: str) -> Callable[[], Any]:
         engine = create_engine(arrears_db_url)
         with engine.connect() as connection:
             rows = {table.name: sorted(map(repr, connection.execute(select(table))))
-                    for table in Base.metadata.sorted_tables}
+                    for table in metadata.sorted_tables}
         engine.dispose()
         if arrears_db_url.startswith("sqlite:///"):
             path = Path(arrears_db_url.removeprefix("sqlite:///"))

@@ -94,7 +94,7 @@ def test_bulk_writes_give_left_out_columns_their_defaults_as_core_does(arrears_d
     from arrears.core import db as db_module
     from arrears.core import schema
 
-    customers, outbox = schema.Customer.__table__, schema.OutboxMessage.__table__
+    customers, outbox = schema.customer, schema.outbox
     stored = []
     for url, fast in ((arrears_db_url, True), (arrears_new_db_url(), False)):
         with Database(url).begin() as connection:

@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, select, text
 from arrears.core import hookimpl
 from arrears.core.domain import Delivery, Message
 from arrears.core.errors import BadInput
-from arrears.core.schema import Base
+from arrears.core.schema import metadata
 from arrears.core.testing import backends
 from arrears.plugins.smtp import SmtpConfig, parse_url
 
@@ -311,7 +311,7 @@ def stored_text(db_url: str) -> list[str]:
     engine = create_engine(db_url)
     try:
         with engine.connect() as connection:
-            rows = [repr(tuple(row)) for table in Base.metadata.sorted_tables
+            rows = [repr(tuple(row)) for table in metadata.sorted_tables
                     for row in connection.execute(select(table))]
     finally:
         engine.dispose()

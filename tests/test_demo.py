@@ -23,11 +23,11 @@ def counts(url: str) -> dict[str, Any]:
         with engine.connect() as connection:
             result: dict[str, Any] = {
                 name: connection.execute(
-                    select(func.count()).select_from(schema.Base.metadata.tables[name])
+                    select(func.count()).select_from(schema.metadata.tables[name])
                 ).scalar_one()
                 for name in TABLES
             }
-            invoice = schema.Invoice.__table__
+            invoice = schema.invoice
             result["open"] = dict(connection.execute(
                 select(invoice.c.currency, func.sum(invoice.c.open_minor))
                 .group_by(invoice.c.currency)).all())
@@ -87,7 +87,7 @@ def test_init_demo_is_a_realistic_book(demo_cli: Any) -> None:
 
 def test_invoices_fall_due_around_today_in_both_currencies(demo_cli: Any) -> None:
     today = date.today()
-    invoice = schema.Invoice.__table__
+    invoice = schema.invoice
     engine = create_engine(demo_cli.db_url)
     try:
         with engine.connect() as connection:
@@ -97,7 +97,7 @@ def test_invoices_fall_due_around_today_in_both_currencies(demo_cli: Any) -> Non
                        invoice.c.due_date.between(today - timedelta(days=7),
                                                   today + timedelta(days=7)))
                 .group_by(invoice.c.currency, invoice.c.due_date)).all()
-            rate = schema.Rate.__table__
+            rate = schema.rate
             latest = connection.execute(select(func.max(rate.c.date))).scalar_one()
     finally:
         engine.dispose()
@@ -137,7 +137,7 @@ def test_a_later_reload_keeps_the_first_date_and_what_happened_since(
         arrears_db_url: str) -> None:
     registry = Registry.collect(get_plugin_manager())
     db = Database(arrears_db_url)
-    invoice = schema.Invoice.__table__
+    invoice = schema.invoice
     try:
         demo.load(db, registry, today=date(2025, 3, 10))
         with db.begin() as connection:  # a run broke a promise, say

@@ -18,7 +18,7 @@ def book(arrears_cli, data):
 
 
 def invoice(url: str, number: str) -> tuple:
-    table = schema.Invoice.__table__
+    table = schema.invoice
     with create_engine(url).connect() as connection:
         return tuple(connection.execute(select(table.c.status, table.c.promised_date)
                                         .where(table.c.number == number)).one())

@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from arrears.core.db import Database
-from arrears.core.schema import Base
+from arrears.core.schema import metadata
 
 
 def test_there_is_a_single_head(tmp_path):
@@ -22,7 +22,7 @@ def drift(db: Database) -> list[object]:
     """What autogenerate would change to make the database match the models."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, Base.metadata)
+        return compare_metadata(context, metadata)
 
 
 def test_the_migrated_schema_matches_the_models(arrears_db_url):
@@ -62,7 +62,7 @@ def test_an_empty_database_goes_through_every_revision_and_back(arrears_db_url):
             now = tables(db)
             assert seen <= now, f"{revision} lost tables {seen - now}"
             seen = now
-        assert seen == set(Base.metadata.tables) | {"alembic_version"}
+        assert seen == set(metadata.tables) | {"alembic_version"}
         assert drift(db) == []
 
         # A book written at the first revision survives every later one.

@@ -345,7 +345,7 @@ def _write(folder: Path, kind: str, rows: list[dict[str, str]]) -> Path:
 
 def _anchor(connection: Connection, today: date) -> tuple[date, bool]:
     """The demo date: the one of an earlier demo load in this database, else *today*."""
-    meta = schema.Meta.__table__
+    meta = schema.meta
     stored = connection.execute(select(meta.c.value).where(meta.c.key == META_KEY)).scalar()
     if stored is not None:
         return date.fromisoformat(stored), True

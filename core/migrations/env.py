@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from arrears.core.schema import Base
+from arrears.core.schema import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only through Database.upgrade()
     raise SystemExit("run migrations through `arrears init`")
