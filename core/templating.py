@@ -15,7 +15,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 _GUARDED = (list, dict, set, deque, MutableSet, MutableMapping, MutableSequence, type)
 
 
-@cache
+@lru_cache(maxsize=1024)
 def record_fields(cls: type) -> frozenset[str]:
     """The public fields of *cls* if it is an attrs class the sandbox guards nothing of
     (not a container, not a type), else none: what :class:`Sandbox` lets a template read
