@@ -239,6 +239,46 @@ def test_invoices_below_the_amount_threshold_are_ignored(one_customer, setup_loa
 # --- §3 quiet days, leading invoice ----------------------------------------------------------
 
 
+def test_the_leading_invoice_is_the_oldest_due_then_invoice_date_then_number(
+        arrears_cli, tmp_path, setup_loader):
+    # Two customers read in one batch, their invoices interleaved by due date: each
+    # customer's leading invoice is its own oldest due, ties broken by invoice date, then
+    # by number (SEMANTICS.md §2), whatever the order they were imported in.
+    import_rows(arrears_cli, tmp_path, "customers",
+                "account,name,currency\nC1,Fabrikam,USD\nC2,Contoso,USD\n")
+    import_rows(arrears_cli, tmp_path, "contacts", "customer,email,purpose\n"
+                "C1,ap@f.example,billing\nC2,ap@c.example,billing\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-A,C1,2024-12-20,2025-01-15,100.00,USD\n"
+                "INV-Z,C2,2024-12-10,2025-01-14,100.00,USD\n"
+                "INV-B,C1,2024-12-16,2025-01-15,100.00,USD\n"
+                "INV-Y,C2,2024-12-10,2025-01-14,100.00,USD\n"
+                "INV-C,C1,2024-12-01,2025-01-16,100.00,USD\n"
+                "INV-X,C2,2024-12-01,2025-01-15,100.00,USD\n")
+    setup_loader()
+    result = run(arrears_cli, "2025-01-17")
+    assert sorted((a["customer"], a["invoice"]) for a in result["actions"]) == [
+        ("C1", "INV-B"), ("C2", "INV-Y")]
+
+
+def test_an_email_goes_to_the_first_contact_imported_for_its_purpose(
+        arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers",
+                "account,name,currency\nC1,Fabrikam,USD\nC2,Contoso,USD\n")
+    import_rows(arrears_cli, tmp_path, "contacts", "customer,email,purpose\n"
+                "C2,z@c.example,billing\nC1,y@f.example,billing\n"
+                "C1,b@f.example,billing\nC2,a@c.example,billing\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,100.00,USD\n"
+                "INV-2,C2,2024-12-16,2025-01-15,100.00,USD\n")
+    setup_loader(pre_dunning=True)  # its email goes to the billing contact
+    result = run(arrears_cli, "2025-01-12")
+    assert sorted((a["customer"], a["action"], a["recipient"]) for a in result["actions"]) == [
+        ("C1", "email", "y@f.example"), ("C2", "email", "z@c.example")]
+
+
 def test_quiet_days_hold_a_step_even_after_the_leading_invoice_is_settled(
         arrears_cli, tmp_path, setup_loader):
     import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
