@@ -19,7 +19,6 @@ activities = schema.activity
 letters = schema.letter
 letter_lines = schema.letter_invoice
 outbox = schema.outbox
-runs = schema.run
 
 
 # --- the letter sequence -------------------------------------------------------------

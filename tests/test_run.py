@@ -52,15 +52,20 @@ def query(url: str, sql: str) -> list[tuple]:
         return [tuple(r) for r in connection.execute(text(sql))]
 
 
+def fabrikam(cli: Any, tmp_path: Path, invoices: str) -> None:
+    """Import customer C1 (Fabrikam, USD) with its billing contact and *invoices* (CSV
+    rows without the header)."""
+    import_rows(cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(cli, tmp_path, "contacts", "customer,email,purpose\nC1,ap@f.example,billing\n")
+    import_rows(cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n" + invoices)
+
+
 @pytest.fixture
 def one_customer(arrears_cli, tmp_path, setup_loader):
-    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
-    import_rows(arrears_cli, tmp_path, "contacts",
-                "customer,email,purpose\nC1,ap@f.example,billing\n")
-    import_rows(arrears_cli, tmp_path, "invoices",
-                "number,customer,invoice_date,due_date,amount,currency\n"
-                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
-                "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
+    fabrikam(arrears_cli, tmp_path,
+             "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+             "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
     setup_loader()
     return arrears_cli
 
@@ -310,14 +315,10 @@ def test_quiet_days_hold_a_step_even_after_the_leading_invoice_is_settled(
 
 def test_pre_dunning_acts_once_per_invoice_in_its_window_and_ignores_quiet_days(
         arrears_cli, tmp_path, setup_loader):
-    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
-    import_rows(arrears_cli, tmp_path, "contacts",
-                "customer,email,purpose\nC1,ap@f.example,billing\n")
-    import_rows(arrears_cli, tmp_path, "invoices",
-                "number,customer,invoice_date,due_date,amount,currency\n"
-                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
-                "INV-2,C1,2024-12-20,2025-01-17,500.00,USD\n"
-                "INV-3,C1,2024-12-01,2025-01-09,200.00,USD\n")
+    fabrikam(arrears_cli, tmp_path,
+             "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+             "INV-2,C1,2024-12-20,2025-01-17,500.00,USD\n"
+             "INV-3,C1,2024-12-01,2025-01-09,200.00,USD\n")
 
     def quiet(d):
         d["hierarchy"][0]["quiet_days"] = 10
@@ -336,6 +337,19 @@ def test_pre_dunning_acts_once_per_invoice_in_its_window_and_ignores_quiet_days(
                 "INV-4,C1,2024-12-20,2025-01-19,50.00,USD\n")
     assert [(a["invoice"], a["step"]) for a in run(arrears_cli, "2025-01-14")["actions"]] == [
         ("INV-4", "Pre-dunning")]
+
+
+def test_the_pre_dunning_window_runs_from_days_before_the_due_date_to_the_due_date(
+        arrears_cli, tmp_path, setup_loader):
+    # SEMANTICS.md §4: due − days ≤ run date ≤ due; the setup's window is 5 days.
+    fabrikam(arrears_cli, tmp_path,
+             "DUE-TODAY,C1,2024-12-14,2025-01-14,100.00,USD\n"
+             "DUE-IN-5,C1,2024-12-19,2025-01-19,100.00,USD\n"
+             "DUE-IN-6,C1,2024-12-20,2025-01-20,100.00,USD\n")
+    setup_loader(pre_dunning=True)
+    actions = run(arrears_cli, "2025-01-14")["actions"]
+    assert sorted((a["invoice"], a["step"]) for a in actions) == [
+        ("DUE-IN-5", "Pre-dunning"), ("DUE-TODAY", "Pre-dunning")]
 
 
 def test_history_is_purged_after_the_retention(one_customer, setup_loader, arrears_db_url):
@@ -363,12 +377,8 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
 
 def test_an_email_already_in_the_outbox_is_never_queued_twice(arrears_cli, tmp_path,
                                                               setup_loader, arrears_db_url):
-    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
-    import_rows(arrears_cli, tmp_path, "contacts",
-                "customer,email,purpose\nC1,ap@f.example,billing\n")
-    import_rows(arrears_cli, tmp_path, "invoices",
-                "number,customer,invoice_date,due_date,amount,currency\n"
-                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
+    fabrikam(arrears_cli, tmp_path,
+             "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
     setup_loader(pre_dunning=True)
     assert [a["step"] for a in run(arrears_cli, "2025-01-12")["actions"]] == ["Pre-dunning"]
     # Lose the record of the step having run: the outbox still knows the message.
