@@ -76,12 +76,18 @@ def test_an_empty_database_goes_through_every_revision_and_back(arrears_db_url):
                 "INSERT INTO invoice (id, number, customer_id, invoice_date, due_date, "
                 "currency, amount_minor, open_minor, status) VALUES (1, 'INV-1', 1, "
                 "'2025-01-01', '2025-01-31', 'USD', 12345, 12345, 'none')"))
+            connection.execute(text(
+                "INSERT INTO history (date, customer_id, invoice_id, kind, reason) "
+                "VALUES ('2025-02-01', 1, 1, 'excluded', 'collections status disputed')"))
         for revision in revisions[1:]:
             assert migrate(db, "upgrade", revision) == revision
         with db.engine.connect() as connection:
             assert [tuple(r) for r in connection.execute(text(
                 "SELECT c.account, i.number, i.open_minor FROM invoice i "
                 "JOIN customer c ON c.id = i.customer_id"))] == [("C1", "INV-1", 12345)]
+            assert [tuple(r) for r in connection.execute(text(
+                "SELECT customer_id, invoice_id, kind, reason FROM history"))] == [
+                (1, 1, "excluded", "collections status disputed")]
         assert drift(db) == []
         assert migrate(db, "upgrade", "head") == db.head_revision()
     finally:

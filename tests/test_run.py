@@ -375,6 +375,34 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
         "entries": []}
 
 
+def test_the_history_does_not_hold_on_to_an_invoice_it_only_names(
+        arrears_cli, tmp_path, setup_loader, arrears_db_url):
+    from arrears.core.db import Database
+
+    fabrikam(arrears_cli, tmp_path, "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                                    "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
+    arrears_cli("invoice", "status", "INV-2", "disputed").assert_success()
+    setup_loader()
+    run(arrears_cli, "2025-01-21")
+    # An integrator deletes the disputed invoice, with the foreign keys arrears enforces.
+    db = Database(arrears_db_url)
+    with db.begin() as connection:
+        connection.execute(text("DELETE FROM invoice WHERE number = 'INV-2'"))
+    db.dispose()
+    entries = arrears_cli("history", "--customer", "C1", "--format", "json").json()["entries"]
+    named = sorted((e["kind"], e["invoice"] or "", e["reason"]) for e in entries
+                   if e["kind"] != "action")
+    assert named == [("excluded", "", "collections status disputed"),
+                     ("status", "", "collections status none -> disputed, set by hand")]
+    assert [(e["invoice"], e["step"]) for e in entries if e["kind"] == "action"] == [
+        ("INV-1", "First notice")]
+    # What was done keeps its invoice: one with a step run cannot be deleted.
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        with db.begin() as connection:
+            connection.execute(text("DELETE FROM invoice WHERE number = 'INV-1'"))
+    db.dispose()
+
+
 def test_an_email_already_in_the_outbox_is_never_queued_twice(arrears_cli, tmp_path,
                                                               setup_loader, arrears_db_url):
     fabrikam(arrears_cli, tmp_path,
