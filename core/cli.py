@@ -662,6 +662,9 @@ def main(argv: list[str] | None = None) -> None:
         gc.set_threshold(100_000, 50, 100)
         cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="arrears",
                  obj=runtime)
+    except ArrearsError as error:  # before a command runs: a plugin that cannot load
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(error.exit_code)
     except Exception as error:  # a bug, not bad input: say so without a traceback
         if os.environ.get("ARREARS_DEBUG"):
             raise

@@ -25,6 +25,7 @@ import pluggy
 
 from arrears.core import hookspecs
 from arrears.core.domain import ActionType, SetupOption
+from arrears.core.errors import ArrearsError, BadInput
 
 GROUP = "arrears"
 OWN_DISTRIBUTION = "arrears"
@@ -72,13 +73,25 @@ def load_entrypoints(pm: PluginManager) -> None:
             continue
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
-        pm.register(ep.load(), name=ep.name)
+        try:
+            plugin = ep.load()
+        except Exception as error:  # a broken install stops every command: say whose
+            raise ArrearsError(
+                f'plugin "{ep.name}" ({_package(ep.dist)}) cannot be loaded: '
+                f"{type(error).__name__}: {error}\nReinstall or fix it, or leave it out with "
+                f"ARREARS_DISABLE_PLUGINS={ep.name}") from None
+        pm.register(plugin, name=ep.name)
         if ep.dist is not None:
             pm.distributions[ep.name] = ep.dist
 
 
 def _distribution_name(dist: Distribution | None) -> str | None:
     return dist.metadata["Name"] if dist is not None else None
+
+
+def _package(dist: Distribution | None) -> str:
+    return f"package {dist.metadata['Name']} {dist.version}" if dist is not None else \
+        "no package"
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
@@ -130,10 +143,12 @@ class Registry:
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> Registry:
+        """Every plugin's declarations. A plugin may declare a built-in's name to replace
+        it; two other plugins declaring the same name are refused (BadInput), naming both."""
         return cls(
-            _collect(pm.hook.register_action_types),
-            _collect(pm.hook.register_pool_criteria),
-            _collect(pm.hook.register_exclusion_rules),
+            _collect(pm, pm.hook.register_action_types, "action type"),
+            _collect(pm, pm.hook.register_pool_criteria, "pool criterion"),
+            _collect(pm, pm.hook.register_exclusion_rules, "exclusion rule"),
         )
 
     def template_sections(self) -> dict[str, ActionType]:
@@ -141,14 +156,32 @@ class Registry:
         return {t.template_section: t for t in self.action_types.values() if t.template_section}
 
 
-def _collect(hook: Any) -> dict[str, Any]:
+def _collect(pm: pluggy.PluginManager, hook: Any, kind: str) -> dict[str, Any]:
     declared: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    impls = hook.get_hookimpls()
+    for impl in reversed(impls):  # in the order pluggy calls them, one plugin at a time
 
-    def register(item: ActionType | SetupOption) -> None:
-        declared.setdefault(item.name, item)
+        def register(item: ActionType | SetupOption, plugin: str = impl.plugin_name) -> None:
+            owner = owners.setdefault(item.name, plugin)
+            if owner == plugin:
+                declared.setdefault(item.name, item)
+            elif not (_builtin(pm, owner) or _builtin(pm, plugin)):
+                problems.append(
+                    f'{kind} "{item.name}" is declared by two plugins, "{owner}" and '
+                    f'"{plugin}": leave one out with ARREARS_DISABLE_PLUGINS=NAME')
 
-    hook(register=register)
+        others = [other.plugin for other in impls if other is not impl]
+        pm.subset_hook_caller(hook.name, remove_plugins=others)(register=register)
+    if problems:
+        raise BadInput(problems)
     return declared
+
+
+def _builtin(pm: pluggy.PluginManager, name: str) -> bool:
+    dist = getattr(pm, "distributions", {}).get(name)
+    return _distribution_name(dist) == OWN_DISTRIBUTION
 
 
 def names(items: Iterable[str]) -> str:

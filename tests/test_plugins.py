@@ -93,6 +93,42 @@ def test_a_plugin_adds_a_command(installed_plugin):
     assert arrears("fax").returncode == 2  # without the plugin: no such command
 
 
+def test_a_plugin_that_cannot_load_is_named_with_the_way_to_leave_it_out(installed_plugin):
+    site = Path(installed_plugin["PYTHONPATH"].split(os.pathsep)[0])
+    (site / "arrears_throwaway.py").write_text("import arrears_missing_dependency\n")
+    for args in (["plugins"], ["setup", "show"]):
+        result = arrears(*args, env=installed_plugin)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.splitlines() == [
+            'Error: plugin "throwaway" (package arrears-throwaway 1.2.3) cannot be loaded: '
+            "ModuleNotFoundError: No module named 'arrears_missing_dependency'",
+            "Reinstall or fix it, or leave it out with ARREARS_DISABLE_PLUGINS=throwaway"]
+    assert "throwaway" not in plugins_json({**installed_plugin,
+                                            "ARREARS_DISABLE_PLUGINS": "throwaway"})
+
+
+def test_two_plugins_declaring_one_action_type_are_refused_by_name(arrears_cli, arrears_plugin,
+                                                                   data):
+    @hookimpl
+    def register_action_types(register):
+        register(ActionType("fax"))
+
+    arrears_plugin(register_action_types, name="fax_one")
+    arrears_plugin(register_action_types, name="fax_two")
+    result = arrears_cli("setup", "check", str(data / "setup.toml")).assert_exit(2)
+    assert 'action type "fax" is declared by two plugins, "fax_two" and "fax_one": ' \
+        "leave one out with ARREARS_DISABLE_PLUGINS=NAME" in result.stderr
+
+
+def test_a_plugin_may_replace_a_built_in_action_type(arrears_cli, arrears_plugin, data):
+    @hookimpl
+    def register_action_types(register):
+        register(ActionType("letter"))
+
+    arrears_plugin(register_action_types, name="my_letters")
+    arrears_cli("setup", "check", str(data / "setup.toml")).assert_success()
+
+
 def test_load_plugins_limits_third_parties_and_disable_blocks_any(installed_plugin):
     only_builtins = plugins_json({**installed_plugin, "ARREARS_LOAD_PLUGINS": ""})
     assert "throwaway" not in only_builtins and BUILTINS <= set(only_builtins)
