@@ -602,11 +602,15 @@ def _send_text(summary: Any) -> str:
 @pass_runtime
 def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: str) -> None:
     """Deliver the queued messages; exit 1 if any failed, became uncertain, or had to be
-    put back in the queue (a temporary refusal, a server out of reach)."""
+    put back in the queue (a temporary refusal, a server out of reach); exit 2 if a
+    channel's settings are missing or refused (its messages stay queued; the other
+    channels are delivered)."""
     from arrears.core import outbox as outbox_
 
     summary = outbox_.send(runtime.database(), runtime.pm,
                            {"smtp": smtp_url} if smtp_url else {}, limit=limit)
+    if summary.refused and not summary.messages:  # refused before any message: no change
+        raise BadInput(list(summary.refused.values()))
     if not (summary.messages or summary.no_sender or summary.not_attempted):
         click.echo("outbox: no queued messages", err=True)
     else:
@@ -624,6 +628,10 @@ def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: 
         emit(summary, fmt, str)
     elif summary.messages:
         click.echo(_send_text(summary))
+    for channel, reason in summary.refused.items():
+        click.echo(f"Error: channel {channel!r}: {reason}", err=True)
+    if summary.refused:
+        sys.exit(2)
     if summary.failed or summary.uncertain or summary.queued:
         sys.exit(1)
 

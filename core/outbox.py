@@ -61,7 +61,8 @@ class SendSummary:
     *queued* counts messages tried and put back in the queue (a temporary
     refusal); *not_attempted* the queued messages left untouched (the server
     was out of reach, or another sender took them); *no_sender* the queued
-    messages of each channel no plugin delivers.
+    messages of each channel no plugin delivers; *refused* why the sender of a
+    channel stopped (a setting missing or refused: ``BadInput``), by channel.
     """
 
     sent: int = 0
@@ -71,6 +72,7 @@ class SendSummary:
     not_attempted: int = 0
     messages: list[Attempt] = attrs.Factory(list)
     no_sender: dict[str, int] = attrs.Factory(dict)
+    refused: dict[str, str] = attrs.Factory(dict)
 
     def add(self, attempt: Attempt) -> None:
         self.messages.append(attempt)
@@ -106,7 +108,9 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
     The queued messages are read in one query; each channel's are handed to
     the first plugin that delivers that channel, claimed one by one as the
     plugin takes them. *settings* are passed on (``smtp``: the ``--smtp``
-    URL). With *limit*, at most that many messages are tried.
+    URL). With *limit*, at most that many messages are tried. A sender that
+    raises BadInput (a setting missing or refused) stops its own channel: the
+    messages it did not take stay queued, and the other channels are delivered.
     """
     query = (select(outbox.c.id, outbox.c.channel, outbox.c.sender, outbox.c.recipient,
                     customers.c.account)
@@ -143,9 +147,12 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
                                  "sender, or was reported already")
             summary.add(_record(db, message, delivery))
 
+        answered: bool | None = True
         try:
             answered = pm.hook.deliver_messages(channel=channel, messages=claim_each(),
                                                 report=report, settings=settings)
+        except BadInput as error:  # this channel's settings: the other channels still go
+            summary.refused[channel] = str(error)
         finally:
             for message in claimed.values():  # claimed, never reported: we cannot know
                 summary.add(Attempt(message.id, message.recipient, "uncertain",

@@ -679,6 +679,35 @@ def test_hook_deliver_messages(book, arrears_plugin, arrears_db_url):
     assert [(m["id"], m["status"]) for m in second["messages"]] == [(seen[1].id, "sent")]
 
 
+def test_a_channel_whose_settings_are_missing_stays_queued_and_the_others_go(
+        book, arrears_plugin, arrears_db_url, smtp_server):
+    queue_sms(arrears_db_url, 2)
+
+    @hookimpl
+    def deliver_messages(channel, messages, report, settings):
+        if channel != "sms":
+            return None
+        raise BadInput("ACME_SMS_URL: not set: where texts are sent")
+
+    arrears_plugin(deliver_messages)
+    server = smtp_server()
+    result = send(book, server.url(), code=2)
+    assert result.json()["sent"] == 3 and len(server.inbox.received) == 3
+    assert result.json()["refused"] == {"sms": "ACME_SMS_URL: not set: where texts are sent"}
+    assert "Error: channel 'sms': ACME_SMS_URL: not set: where texts are sent" in result.stderr
+    assert "3 sent, 0 failed, 0 left queued to retry, 0 uncertain, 2 not attempted" in \
+        result.stderr
+    assert sorted((m["channel"], m["status"]) for m in messages(book)) == [
+        ("email", "sent")] * 3 + [("sms", "queued")] * 2
+    # With no SMTP server either, nothing is tried: exit 2, every message as it was.
+    query(arrears_db_url, "UPDATE outbox SET status = 'queued' WHERE channel = 'email'")
+    refused = send(book, None, code=2, env={"ARREARS_SMTP_URL": ""})
+    assert refused.stdout == "" and "ACME_SMS_URL: not set" in refused.stderr
+    assert "$ARREARS_SMTP_URL" in refused.stderr
+    assert {(m["status"], m["attempts"]) for m in messages(book)} == {("queued", 0),
+                                                                      ("queued", 1)}
+
+
 # --- the URL --------------------------------------------------------------------------------
 
 
