@@ -412,6 +412,8 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, wo
         setup_ = runtime.setup(connection)
     result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy,
                            workers=workers)
+    for note in result.skipped:
+        click.echo(f"not possible: {note.customer} {note.step}: {note.reason}", err=True)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
     emit_streamed({"date": result.date, "actions": result.actions.encoded(),

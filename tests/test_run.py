@@ -375,6 +375,19 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
         "entries": []}
 
 
+def test_simulate_says_which_steps_would_not_be_possible(arrears_cli, tmp_path, setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
+    import_rows(arrears_cli, tmp_path, "invoices",  # and no contact to email
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
+    setup_loader(pre_dunning=True)
+    line = 'not possible: C1 Pre-dunning: no contact with purpose "billing"'
+    simulated = arrears_cli("simulate", "--as-of", "2025-01-12").assert_success()
+    assert line in simulated.stderr.splitlines()
+    ran = arrears_cli("run", "--as-of", "2025-01-12").assert_success()
+    assert line in ran.stdout.splitlines()
+
+
 def test_the_history_does_not_hold_on_to_an_invoice_it_only_names(
         arrears_cli, tmp_path, setup_loader, arrears_db_url):
     from arrears.core.db import Database
