@@ -47,9 +47,17 @@ def check(source: str, *, html: bool = False) -> str | None:
     try:
         environment(html=html).from_string(source)
     except TemplateError as error:
-        line = getattr(error, "lineno", None)
-        return f"template error{f' on line {line}' if line else ''}: {error.message}"
+        return problem(error)
     return None
+
+
+def problem(error: Exception) -> str:
+    """What went wrong with a template, in words: for a setup check, or the reason of an
+    Outcome when rendering a user's template failed (:func:`render` raised)."""
+    if isinstance(error, TemplateError):
+        line = getattr(error, "lineno", None)
+        return f"template error{f' on line {line}' if line else ''}: {error.message or error}"
+    return f"template error: {type(error).__name__}: {error}"
 
 
 @lru_cache(maxsize=1024)
@@ -62,7 +70,8 @@ def _compiled(source: str, html: bool) -> Template:
 
 
 def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
-    """Render *source* with *values*; raises jinja2.TemplateError.
+    """Render *source* with *values*; raises jinja2.TemplateError (:func:`problem` says
+    it in words), or whatever a method the template calls raises.
 
     Each template is compiled once per process: a run renders the same few
     templates for thousands of customers.

@@ -1,9 +1,8 @@
 """The ``activity`` action type: a collection activity for an agent (SEMANTICS.md §5).
 
 Also the helpers the other built-in actions share: the values templates are
-rendered with (:func:`template_values`), the wording of a rendering failure
-(:func:`rendering_problem`), and the closed activity that records a contact
-when ``parameters.activities_for_automations`` is on (:func:`record_contact`).
+rendered with (:func:`template_values`) and the closed activity that records a
+contact when ``parameters.activities_for_automations`` is on (:func:`record_contact`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
-from jinja2 import TemplateError
 
 from arrears.core import hookimpl, templating
 from arrears.core.context import Context
@@ -74,14 +72,6 @@ def template_values(customer: Customer, invoice: Invoice, step: Step | None,
             "company": context.setup.company, "today": context.as_of, **more}
 
 
-def rendering_problem(error: Exception) -> str:
-    """A rendering failure in words, for an Outcome's reason."""
-    if isinstance(error, TemplateError):
-        line = getattr(error, "lineno", None)
-        return f"template error{f' on line {line}' if line else ''}: {error.message or error}"
-    return f"template error: {type(error).__name__}: {error}"
-
-
 def record_contact(context: Context, customer: Customer, *, kind: str, purpose: str,
                    details: str = "", invoice: str | None, hierarchy: str | None,
                    step: str | None, template: str | None) -> None:
@@ -108,7 +98,7 @@ def create_from_template(template: ActivityTemplate, customer: Customer, invoice
     try:
         details = templating.render(template.details, values)
     except Exception as error:  # any failure of a user's template: not done, retried
-        return Outcome(False, f'{SECTION} "{template.id}": details: {rendering_problem(error)}',
+        return Outcome(False, f'{SECTION} "{template.id}": details: {templating.problem(error)}',
                        document=template.id)
     agent = customer.collections_agent
     context.create_activity(

@@ -30,7 +30,7 @@ from arrears.core.domain import (
     Setup,
     Step,
 )
-from arrears.plugins.activities import record_contact, rendering_problem, template_values
+from arrears.plugins.activities import record_contact, template_values
 
 SECTION = "email_template"
 RECIPIENTS = ("customer", "sales_group", "collections_agent")
@@ -162,7 +162,7 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
             rendered[part] = templating.render(source, values, html=html) if source else ""
         except Exception as error:  # any failure of a user's template: not done, retried
             return Outcome(False, f'{SECTION} "{template.id}": body.{language}.{part}: '
-                           f"{rendering_problem(error)}", document=template.id)
+                           f"{templating.problem(error)}", document=template.id)
     subject = one_line(rendered["subject"])
     # Without a text body, the sender derives the plain part from the HTML when it builds
     # the message (templating.plain_text): not in the run, where it would cost per email.

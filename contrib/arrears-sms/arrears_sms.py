@@ -49,7 +49,12 @@ def execute_action(action, customer, invoice, step, hierarchy, context):
     if not phones:
         return Outcome(False, f'no contact with purpose "{step.contact_purpose}" and a phone')
     language = templating.language(customer.language, template.text, template.default_language)
-    text = templating.render(template.text[language], {"customer": customer, "invoice": invoice})
+    values = {"customer": customer, "invoice": invoice}
+    try:
+        text = templating.render(template.text[language], values)
+    except Exception as error:  # a user's template: this step is not possible, the run goes on
+        return Outcome(False, f'sms_template "{template.id}": text.{language}: '
+                       f"{templating.problem(error)}", document=template.id)
     if len(text) > template.max_length:
         return Outcome(False, f"the text is {len(text)} characters, over {template.max_length}")
     context.queue_message(customer, channel="sms", recipient=phones[0], body_text=text,

@@ -182,6 +182,18 @@ def test_the_run_queues_one_text_per_invoice_in_the_customers_language(book):
     assert len(book.outbox()) == 2
 
 
+def test_a_text_that_cannot_render_is_not_possible_and_the_run_goes_on(
+        arrears_book, arrears_plugin):
+    arrears_plugin(arrears_sms)
+    arrears_book.setup(SETUP.replace("är förfallen", "{{ customer.nam }}"))
+    arrears_book.load(customers=CUSTOMERS, contacts=CONTACTS, invoices=INVOICES)
+    assert [a["customer"] for a in arrears_book.run("2025-01-18")] == ["C2"]
+    [failed] = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
+    assert (failed["step"], failed["reason"]) == (
+        "Text reminder", 'sms_template "SMS1": text.sv: template error: '
+        "'arrears.core.domain.Customer object' has no attribute 'nam'")
+
+
 def test_simulate_shows_the_texts_and_queues_nothing(book):
     assert {a["customer"] for a in book.simulate("2025-01-18")} == {"C1", "C2"}
     assert book.outbox() == []
