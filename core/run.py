@@ -229,6 +229,7 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
     if reasons:
         decision.excluded = "; ".join(reasons)
         note("excluded", decision.excluded)
+        decision.verdicts = [(i, "the customer is excluded") for i in context.invoices(customer)]
         return decision
 
     eligible = []

@@ -67,6 +67,8 @@ def trail(decision: Decision, setup: Setup) -> Trail:
 
 
 def _status(decision: Decision, step: Any, outcomes: dict[str, Any]) -> tuple[str, str]:
+    if decision.excluded:
+        return "excluded", "the customer is excluded"
     if step.description in outcomes:
         outcome = outcomes[step.description]
         return ("runs", outcome.reason) if outcome.done else ("not possible", outcome.reason)
@@ -104,7 +106,11 @@ def as_text(found: Trail) -> str:
               "yes" if i.eligible else f"no: {i.reason}") for i in found.invoices],
             ["invoice", "due", "open", "status", "eligible"]))
     if found.leading:
-        lines.append(f"leading invoice: {found.leading}, {found.days_past_due} days past due")
+        days = found.days_past_due or 0
+        count = f"{abs(days)} day{'' if abs(days) == 1 else 's'}"
+        when = (f"{count} past due" if days > 0 else "due today" if days == 0 else
+                f"due in {count}")
+        lines.append(f"leading invoice: {found.leading}, {when}")
     if found.steps:
         lines.append(output.table(
             [(s.step, s.action, f"{s.offset:+d}", s.status, s.reason) for s in found.steps],

@@ -84,8 +84,29 @@ def test_a_customer_with_a_missing_rate_is_explained_as_failed(book, tmp_path):
 def test_text_output_for_a_person(book):
     text = book("explain", "C1", "--as-of", "2025-01-16").assert_success().stdout
     assert "hierarchy STD (pool:ALL)" in text
-    assert "leading invoice: INV-1, 1 days past due" in text
+    assert "leading invoice: INV-1, 1 day past due" in text
     assert "First notice" in text and "runs" in text
+    assert "leading invoice: INV-1, 2 days past due" in book(
+        "explain", "C1", "--as-of", "2025-01-17").stdout
+    assert "leading invoice: INV-1, due today" in book(
+        "explain", "C1", "--as-of", "2025-01-15").stdout
+    assert "leading invoice: INV-1, due in 5 days" in book(
+        "explain", "C1", "--as-of", "2025-01-10").stdout
+
+
+def test_an_excluded_customer_shows_its_invoices_and_no_step_runs(book, tmp_path, data):
+    document = tomllib.loads((data / "setup.toml").read_text())
+    document["email_template"][0]["body"]["en"]["html"] = "<p>hi</p>"
+    document["hierarchy"][0]["exclude"] = {"customer_balance_below": "5000.00"}
+    (tmp_path / "setup.toml").write_text(tomli_w.dumps(document))
+    book("setup", "load", tmp_path / "setup.toml").assert_success()
+    trail = explain(book, "C1", "2025-01-22")
+    assert trail["excluded"] == "customer aging balance 1500.00 USD is less than 5000.00"
+    assert [(i["number"], i["eligible"], i["reason"]) for i in trail["invoices"]] == [
+        (number, False, "the customer is excluded") for number in ("INV-2", "INV-1", "INV-3")]
+    assert {(s["status"], s["reason"]) for s in trail["steps"]} == {
+        ("excluded", "the customer is excluded")}
+    assert trail["leading"] is None and trail["actions"] == []
 
 
 def test_explain_refuses_an_unknown_customer(book):
