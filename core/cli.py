@@ -663,6 +663,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         runtime = Runtime(get_plugin_manager())
+        for warning in runtime.pm.warnings:
+            click.echo(f"warning: {warning}", err=True)
         runtime.pm.hook.register_commands(cli=cli)
         # A run allocates a few objects per open invoice, all freed with their batch, and
         # almost never a cycle: at Python's default thresholds the collector scanned the

@@ -44,6 +44,7 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(GROUP)
         self.distributions: dict[str, Distribution] = {}
+        self.warnings: list[str] = []  # what the CLI says on stderr before any command
 
 
 def get_plugin_manager(*, entrypoints: bool = True) -> PluginManager:
@@ -67,6 +68,13 @@ def load_entrypoints(pm: PluginManager) -> None:
         entry_points(group=GROUP),
         key=lambda ep: (_distribution_name(ep.dist) != OWN_DISTRIBUTION, ep.name),
     )
+    for variable, wanted, installed, what in (
+            ("ARREARS_DISABLE_PLUGINS", _names("ARREARS_DISABLE_PLUGINS"),
+             {ep.name for ep in found}, "plugin names, the first column of `arrears plugins`"),
+            ("ARREARS_LOAD_PLUGINS", allowed, {_distribution_name(ep.dist) for ep in found},
+             "the names of packages pip installed")):
+        for name in sorted(set(wanted or ()) - installed):
+            pm.warnings.append(f'{variable}: no installed plugin is "{name}" (it takes {what})')
     for ep in found:
         dist = _distribution_name(ep.dist)
         if allowed is not None and dist != OWN_DISTRIBUTION and dist not in allowed:

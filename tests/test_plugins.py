@@ -139,6 +139,21 @@ def test_load_plugins_limits_third_parties_and_disable_blocks_any(installed_plug
     assert "throwaway" not in blocked and "letters" not in blocked and "pools" in blocked
 
 
+def test_a_name_no_plugin_has_is_warned_of(installed_plugin):
+    # The two variables take different names: a plugin's, and its package's.
+    result = arrears("plugins", "--format", "json", env={
+        **installed_plugin, "ARREARS_DISABLE_PLUGINS": "arrears-throwaway,letters",
+        "ARREARS_LOAD_PLUGINS": "throwaway,arrears-throwaway"})
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        'warning: ARREARS_DISABLE_PLUGINS: no installed plugin is "arrears-throwaway" (it '
+        "takes plugin names, the first column of `arrears plugins`)",
+        'warning: ARREARS_LOAD_PLUGINS: no installed plugin is "throwaway" (it takes the '
+        "names of packages pip installed)"]
+    listed = {p["name"] for p in json.loads(result.stdout)["plugins"]}
+    assert "throwaway" in listed and "letters" not in listed
+
+
 def test_trace_prints_hook_calls_to_stderr(tmp_path, data):
     result = arrears("setup", "check", str(data / "setup.toml"),
                      env={"ARREARS_TRACE_PLUGINS": "1"})
