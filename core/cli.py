@@ -586,6 +586,29 @@ def outbox(ctx: click.Context, status: str | None, fmt: str) -> None:
     emit({"messages": found}, fmt, lambda _: _outbox_table(found))
 
 
+@outbox.command("show")
+@click.argument("message_id", metavar="ID", type=int)
+@format_option("text", "json")
+@pass_runtime
+def outbox_show(runtime: Runtime, message_id: int, fmt: str) -> None:
+    """Outbox message ID as its recipient reads it: the envelope, then the text."""
+    with runtime.database().read() as connection:
+        found = records.show_message(connection, message_id)
+    emit(found, fmt, _message_text)
+
+
+def _message_text(m: records.MessageShown) -> str:
+    sent = m.sent.isoformat(" ", "seconds") if m.sent else "not yet"
+    lines = [f"message {m.id} ({m.channel}) to {m.to}: {m.status}, sent {sent}",
+             f"customer {m.customer}, invoice {m.invoice or '-'}, step {m.step or '-'}, "
+             f"template {m.template or '-'} ({m.language or '-'})"]
+    if m.last_error:
+        lines.append(f"last attempt ({m.attempts}): {m.last_error}")
+    if m.subject:
+        lines.append(f"subject: {m.subject}")
+    return "\n".join(lines) + "\n\n" + m.body_text
+
+
 # outbox send / retry: delivery (core/outbox.py; the SMTP sender is arrears.plugins.smtp)
 
 

@@ -168,17 +168,46 @@ class MessageRow:
     last_error: str | None
 
 
-def list_outbox(connection: Connection, *, status: str | None = None) -> list[MessageRow]:
-    """Outbox messages, oldest first; with *status* only those in it."""
-    query = (select(outbox, customers.c.account, invoices.c.number)
-             .join(customers, customers.c.id == outbox.c.customer_id)
-             .outerjoin(invoices, invoices.c.id == outbox.c.invoice_id)
-             .order_by(outbox.c.id))
-    if status is not None:
-        query = query.where(outbox.c.status == status)
-    return [MessageRow(
+@attrs.frozen
+class MessageShown(MessageRow):
+    """``outbox show``: an outbox entry with what it says. *body_text* is the text the
+    recipient gets: the template's, or else derived from the HTML as the sender does."""
+
+    body_text: str
+    body_html: str
+
+
+def _select_outbox() -> Any:
+    return (select(outbox, customers.c.account, invoices.c.number)
+            .join(customers, customers.c.id == outbox.c.customer_id)
+            .outerjoin(invoices, invoices.c.id == outbox.c.invoice_id)
+            .order_by(outbox.c.id))
+
+
+def _message_fields(row: Any) -> dict[str, Any]:
+    return dict(
         id=row.id, customer=row.account, channel=row.channel, to=row.recipient,
         subject=row.subject, status=row.status, created=row.created, sent=row.sent,
         message_id=row.message_id, invoice=row.number, hierarchy=row.hierarchy, step=row.step,
         template=row.template, language=row.language, attempts=row.attempts,
-        last_error=row.last_error) for row in connection.execute(query)]
+        last_error=row.last_error)
+
+
+def list_outbox(connection: Connection, *, status: str | None = None) -> list[MessageRow]:
+    """Outbox messages, oldest first; with *status* only those in it."""
+    query = _select_outbox()
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return [MessageRow(**_message_fields(row)) for row in connection.execute(query)]
+
+
+def show_message(connection: Connection, message_id: int) -> MessageShown:
+    """Outbox message *message_id* with its bodies; BadInput if there is none."""
+    from arrears.core.templating import plain_text
+
+    row = connection.execute(_select_outbox().where(outbox.c.id == message_id)).first()
+    if row is None:
+        raise BadInput(f"ID: no outbox message {message_id}")
+    html = row.body_html or ""
+    return MessageShown(**_message_fields(row), body_text=row.body_text or plain_text(html),
+                        body_html=html)

@@ -275,6 +275,27 @@ def test_plain_smtp_delivers_real_mime_once(book, smtp_server, arrears_db_url):
     assert len(server.inbox.received) == 3
 
 
+def test_show_gives_a_message_as_its_recipient_reads_it(book, smtp_server):
+    listed = outbox(book)
+    english = book("outbox", "show", str(listed["billing@keycorp.example"]["id"]),
+                   "--format", "json").assert_success().json()
+    assert english["body_text"] == \
+        "Dear Key Corp,\n\ninvoice INV-2 of 800.00 USD is due on 2025-01-15."  # from the HTML
+    assert "<p>Dear Key Corp,</p>" in english["body_html"]
+    assert {k: english[k] for k in ("to", "status", "step", "invoice", "language")} == {
+        "to": "billing@keycorp.example", "status": "queued", "step": "Pre-dunning",
+        "invoice": "INV-2", "language": "en"}
+    swedish = book("outbox", "show", str(listed["ekonomi@akerlund.example"]["id"])
+                   ).assert_success().stdout
+    assert swedish.endswith("\n\nHej Åkerlund & Söner AB! Faktura INV-S1 förfaller snart.\n")
+    assert "subject: Faktura INV-S1 förfaller 2025-01-15\n" in swedish
+    assert "to ekonomi@akerlund.example: queued, sent not yet" in swedish
+    send(book, smtp_server().url())
+    assert "sent 20" in book("outbox", "show", str(listed["ekonomi@akerlund.example"]["id"])
+                             ).assert_success().stdout
+    assert "no outbox message 999" in book("outbox", "show", "999").assert_exit(2).stderr
+
+
 def test_the_url_can_come_from_the_environment_and_is_required(book, smtp_server):
     missing = send(book, None, code=2, env={"ARREARS_SMTP_URL": ""})
     assert "--smtp" in missing.stderr and "$ARREARS_SMTP_URL" in missing.stderr
