@@ -24,6 +24,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -365,10 +366,35 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
             if os.environ.get("ARREARS_DEBUG"):
                 raise  # the traceback, for whoever debugs the plugin
             context.forget(mark)
-            context.failures[customer.account] = f"a plugin failed: {type(error).__name__}: {error}"
+            culprit = _culprit(pm, error)
+            context.failures[customer.account] = (
+                f"a plugin failed: {f'{culprit}: ' if culprit else ''}"
+                f"{type(error).__name__}: {error}")
             continue
         decisions.append(decision)
     return decisions
+
+
+def _culprit(pm: pluggy.PluginManager, error: BaseException) -> str | None:
+    """The name of the plugin whose code raised *error*: that of the innermost frame of
+    its traceback that is a plugin's hook implementation or in a plugin's module (or a
+    module below it); None if there is none."""
+    modules, hooks = {}, {}
+    for name, plugin in pm.list_name_plugin():
+        modules[plugin.__name__ if isinstance(plugin, ModuleType) else
+                type(plugin).__module__] = name
+        for caller in pm.get_hookcallers(plugin) or ():
+            hooks.update((impl.function.__code__, name) for impl in caller.get_hookimpls()
+                         if impl.plugin is plugin)
+    found = None
+    trace = error.__traceback__
+    while trace is not None:
+        module = trace.tb_frame.f_globals.get("__name__", "")
+        while module and module not in modules:
+            module = module.rpartition(".")[0]
+        found = hooks.get(trace.tb_frame.f_code) or modules.get(module) or found
+        trace = trace.tb_next
+    return found
 
 
 def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],

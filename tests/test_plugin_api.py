@@ -28,8 +28,8 @@ def register_action_types(register):
 
 @pytest.fixture
 def book(arrears_book, arrears_plugin):
-    def load(*hookimpls):
-        arrears_plugin(register_action_types, *hookimpls)
+    def load(*hookimpls, name=None):
+        arrears_plugin(register_action_types, *hookimpls, name=name)
         arrears_book.setup(SETUP)
         arrears_book.load(customers=CUSTOMERS, invoices=INVOICES, payments=[
             {"invoice": "INV-1", "date": "2025-01-10", "amount": "10.00"},
@@ -62,12 +62,12 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
             raise KeyError("phone")
         return Outcome(True)
 
-    book(execute_action)
+    book(execute_action, name="pager")
     result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
     outcome = result.json()
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
     assert outcome["errors"] == [{"customer": "C1", "step": None,
-                                  "reason": "a plugin failed: KeyError: 'phone'"}]
+                                  "reason": "a plugin failed: pager: KeyError: 'phone'"}]
     failed = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
     assert failed and "KeyError" in failed[0]["reason"]
     with pytest.raises(KeyError):  # ARREARS_DEBUG: the plugin's author sees the traceback
