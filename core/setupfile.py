@@ -383,8 +383,12 @@ def _template(entry: Any, place: str, cls: type, base: Path | None,
     except ClassValidationError as error:
         for message in cattrs.transform_error(error, path=""):
             text, _, where = message.rpartition(" @ ")
-            if "extra fields" not in text:
-                problems.add(f"{place}: {where.lstrip('.')}" if where else place, text)
+            field = where.lstrip(".")
+            if "extra fields" in text:
+                continue
+            if field in data:  # a field of the table itself: show what it was given
+                text = f"{text}, got {data[field]!r}"
+            problems.add(f"{place}: {field}" if field else place, text)
     return None
 
 
@@ -448,9 +452,11 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
     _duplicates("letter_sequence", [s.id for s in setup.letter_sequences], problems)
     _duplicates("sales_group", [g.id for g in setup.sales_groups], problems)
     _duplicates("collections_agent", [a.id for a in setup.collections_agents], problems)
+    written: dict[str, set[str]] = {}  # the template ids in the file, valid or not
     for section in registry.template_sections():
         raw = [e.get("id") for e in _array(data, section, problems) if isinstance(e, dict)]
         _duplicates(section, [i for i in raw if isinstance(i, str)], problems)
+        written[section] = {i for i in raw if isinstance(i, str)}
 
     pools = {p.id for p in setup.pools}
     bound: dict[str, str] = {}
@@ -476,7 +482,7 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
             if step.action not in registry.action_types:
                 continue  # reported as unknown
             _check_step(setup, registry, f'{place}, step {index} ("{step.description}")',
-                        step, problems)
+                        step, problems, written)
 
     for pool in setup.pools:
         _check_options(f'pool "{pool.id}"', pool.criteria, registry.pool_criteria, setup,
@@ -510,13 +516,14 @@ def _check_options(place: str, values: Mapping[str, Any], declared: Mapping[str,
 
 
 def _check_step(setup: Setup, registry: Registry, place: str, step: Step,
-                problems: Problems) -> None:
+                problems: Problems, written: dict[str, set[str]]) -> None:
     action = registry.action_types[step.action]
     if action.template_section is not None:
         available = setup.templates.get(action.template_section, {})
         if step.document is None:
             problems.add(place, f"document: is required: the id of a [[{action.template_section}]]")
-        elif step.document not in available:
+        elif step.document not in available and \
+                step.document not in written.get(action.template_section, ()):  # else reported
             problems.add(place, f'document: no {action.template_section} "{step.document}" '
                          f"(defined: {names(available)})")
     if action.check_step is not None:

@@ -204,6 +204,15 @@ def test_email_template_problems_name_the_template(arrears_cli, write_setup):
             'email_template "REMIND": body.sv.subject: template error')
 
 
+def test_a_template_field_of_the_wrong_type_shows_its_value_once(arrears_cli, write_setup):
+    def bad(d):
+        d["activity_template"][0]["days_to_complete"] = "ten"
+
+    stderr = refused(arrears_cli, write_setup(bad), 'activity_template "CALL": '
+                     "days_to_complete: invalid value for type, expected int, got 'ten'")
+    assert len(stderr.splitlines()) == 1  # the steps naming "CALL" are not also refused
+
+
 def test_a_missing_html_file_is_named(arrears_cli, write_setup, tmp_path):
     def missing(d):
         d["email_template"][0]["body"]["en"]["html"] = "gone.html"
