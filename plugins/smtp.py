@@ -36,8 +36,11 @@ import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.header import Header, decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from smtplib import (
@@ -186,11 +189,36 @@ class Unsendable(Exception):
     """The message itself cannot be sent as it is (an unusable address)."""
 
 
+def _set_header(mime: EmailMessage, name: str, text: str, address: str | None = None) -> None:
+    """Set header *name* to *text* (or to the address *address* named *text*) as it reads.
+
+    The email package decodes RFC 2047 encoded words (``=?utf-8?q?…?=``) in a value
+    it is given, line breaks included, so a customer's name or invoice number written
+    as one would become headers of its own, and it writes text that only looks like
+    one as it is. Such text is written encoded, whole, so that it decodes to itself.
+    """
+    if "=?" not in text:
+        mime[name] = Address(display_name=text, addr_spec=address) if address else text
+        return
+    encoded = Header(text, "utf-8", header_name=name).encode(linesep="\n")
+    mime.set_raw(name, f"{encoded} <{address}>" if address else encoded)
+
+
+CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
 def _address(text: str, what: str) -> Address:
+    """*text*, one address as ``formataddr`` wrote it, as an Address: its display name
+    decoded (once) from the encoded words ``formataddr`` makes of a name not in ASCII."""
     found = [(name, address) for name, address in getaddresses([text]) if address]
     if len(found) != 1 or "@" not in found[0][1]:
         raise Unsendable(f"the {what} {text!r} is not one email address")
     name, address = found[0]
+    try:
+        name = str(make_header(decode_header(name)))
+    except (HeaderParseError, UnicodeError, LookupError):
+        pass  # not encoded words after all: the name as it is
+    name = CONTROLS.sub(" ", name)
     try:
         return Address(display_name=name, addr_spec=address)
     except (ValueError, IndexError) as error:
@@ -216,9 +244,9 @@ def build_message(message: Message, *, now: datetime | None = None) -> EmailMess
     # ASCII addresses: a 7-bit message (quoted-printable or base64 bodies), fit for any
     # server; else SMTPUTF8, which allows 8-bit (sent with BODY=8BITMIME).
     mime = EmailMessage(policy=SEVEN_BIT if ascii_only else email.policy.SMTPUTF8)
-    mime["From"] = sender
-    mime["To"] = recipient
-    mime["Subject"] = message.subject
+    _set_header(mime, "From", sender.display_name, sender.addr_spec)
+    _set_header(mime, "To", recipient.display_name, recipient.addr_spec)
+    _set_header(mime, "Subject", message.subject)
     mime["Date"] = format_datetime(now or datetime.now(UTC))
     mime["Message-ID"] = message.message_id
     mime.set_content(message.body_text or templating.plain_text(message.body_html))
@@ -226,6 +254,9 @@ def build_message(message: Message, *, now: datetime | None = None) -> EmailMess
         mime.add_alternative(message.body_html, subtype="html")
     if message.language:  # after the content: set_content drops Content-* headers
         mime["Content-Language"] = message.language
+    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(bytes(mime)).keys()
+    if sorted(written) != sorted(mime.keys()):  # the last guard: never a header we did not set
+        raise Unsendable(f"its headers would not be the ones arrears set: {', '.join(written)}")
     return mime
 
 

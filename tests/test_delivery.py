@@ -21,7 +21,9 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -294,6 +296,51 @@ def test_show_gives_a_message_as_its_recipient_reads_it(book, smtp_server):
     assert "sent 20" in book("outbox", "show", str(listed["ekonomi@akerlund.example"]["id"])
                              ).assert_success().stdout
     assert "no outbox message 999" in book("outbox", "show", "999").assert_exit(2).stderr
+
+
+def test_text_written_as_encoded_words_never_becomes_a_header(book, smtp_server, tmp_path):
+    # An invoice number and a contact's name that the email package would decode into
+    # line breaks, and so into headers of their own, were they given to it as they are.
+    evil = "=?utf-8?q?7=0D=0AReply-To=3A_pay=40evil.example=0D=0AX-Injected=3A_1?="
+    for kind, rows in {
+        "customers": "account,name,currency\nX1,Evil,USD\n",
+        "contacts": "customer,email,purpose,name\n"
+                    "X1,ap@x1.example,billing,=?utf-8?q?A=0D=0ABcc=3A_b=40evil.example?=\n",
+        "invoices": f"number,customer,invoice_date,due_date,amount,currency\n"
+                    f"{evil},X1,2025-01-01,2025-01-16,900.00,USD\n",
+    }.items():
+        (tmp_path / f"evil-{kind}.csv").write_text(rows)
+        book("import", kind, tmp_path / f"evil-{kind}.csv").assert_success()
+    book("run", "--as-of", "2025-01-11").assert_success()
+    server = smtp_server()
+    assert send(book, server.url()).json()["sent"] == 4
+    [(_, _, raw, _)] = [r for r in server.inbox.received if r[1] == ["ap@x1.example"]]
+    headers = raw.split(b"\r\n\r\n")[0]
+    assert sorted(BytesHeaderParser().parsebytes(headers).keys()) == [
+        "Content-Language", "Content-Type", "Date", "From", "MIME-Version", "Message-ID",
+        "Subject", "To"]
+    received = message_from_bytes(raw, policy=email.policy.default)
+    assert str(received["Subject"]) == f"Invoice {evil} is due on 2025-01-16"
+    assert str(received["To"]) == "ap@x1.example"
+
+
+@pytest.mark.parametrize("name", ["=?utf-8?q?A=0D=0ABcc=3A_b=40evil.example?=",
+                                  "=?utf-8?q?=3D=3Futf-8=3Fq=3FA=3D0D=3D0ABcc=3D3A_b?=?="])
+def test_a_sender_name_of_encoded_words_stays_in_its_header(name):
+    from email.utils import formataddr
+
+    from arrears.plugins.smtp import build_message
+
+    mime = build_message(Message(
+        id=1, customer="C1", channel="email", recipient="ap@c1.example",
+        sender=formataddr((name, "ar@example.com")), subject="Hello", body_html="",
+        body_text="text", language="en", message_id="<1@example.com>", attempts=1))
+    raw = bytes(mime)
+    assert sorted(BytesHeaderParser().parsebytes(raw).keys()) == [
+        "Content-Language", "Content-Transfer-Encoding", "Content-Type", "Date", "From",
+        "MIME-Version", "Message-ID", "Subject", "To"]
+    sender = message_from_bytes(raw, policy=email.policy.default)["From"].addresses[0]
+    assert sender.addr_spec == "ar@example.com" and "\n" not in sender.display_name
 
 
 def test_the_url_can_come_from_the_environment_and_is_required(book, smtp_server):
