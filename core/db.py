@@ -250,6 +250,7 @@ class Database:
     def __init__(self, url: str | URL = DEFAULT_URL):
         self.url = parse_url(url) if isinstance(url, str) else url
         self._engine: Engine | None = None
+        self._lock_files: list[Any] = []  # the run lock's files this process holds open
 
     @property
     def display_url(self) -> str:
@@ -291,9 +292,14 @@ class Database:
 
     def forked(self) -> None:
         """In a forked child process: leave the connections pooled by the parent to it
-        (never used, never closed here) and connect afresh."""
+        (never used, never closed here) and connect afresh; close the run lock's files,
+        which the parent holds the lock through (closing them here unlocks nothing, and
+        the lock is gone as soon as the parent is, whatever becomes of this child)."""
         if self._engine is not None:
             self._engine.dispose(close=False)
+        for handle in self._lock_files:
+            handle.close()
+        self._lock_files = []
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -356,6 +362,8 @@ class Database:
                 names = [f"{path}.run-lock"] + ([f"{path}.run-lock.{shard}"] if shard else [])
                 for index, name in enumerate(names):
                     handle = held.enter_context(open(name, "a+b"))
+                    self._lock_files.append(handle)
+                    held.callback(self._lock_files.remove, handle)
                     mode = fcntl.LOCK_SH if shard and index == 0 else fcntl.LOCK_EX
                     take(functools.partial(_flock, handle, mode | fcntl.LOCK_NB),
                          functools.partial(_flock, handle, mode),

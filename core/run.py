@@ -21,6 +21,8 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
@@ -491,11 +493,25 @@ def default_workers() -> int:
 
 
 _job: DecideBatch | None = None  # the job of a pool's workers (inherited through fork)
+_parent: int | None = None  # the process whose workers they are
 
 
 def _start_worker() -> None:
-    assert _job is not None
+    assert _job is not None and _parent is not None
+    _die_with(_parent)
     _job.db.forked()
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when *parent* ends, however it ends (Linux): a run killed by
+    cron's timeout must not leave workers behind, blocked on its pipes for ever."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
 
 
 def _work(ids: list[int]) -> BatchOutcome:
@@ -511,7 +527,7 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
     that many forked processes (where the platform forks, and the database is
     not one in this process's memory); otherwise here.
     """
-    global _job
+    global _job, _parent
     with job.db.read() as reader:
         batches = book.batches(reader, job.where)
     forks = "fork" in multiprocessing.get_all_start_methods()
@@ -522,7 +538,7 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
                 progress(outcome.customers)
             yield outcome
         return
-    _job = job
+    _job, _parent = job, os.getpid()
     try:
         # An executor, not multiprocessing.Pool: a worker that dies (killed, or a
         # BaseException) breaks the run with an error instead of leaving it waiting.
@@ -537,7 +553,7 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
         raise ArrearsError("a worker process stopped before deciding all its customers; the "
                            "batches it finished are saved: run again to finish") from None
     finally:
-        _job = None
+        _job = _parent = None
 
 
 def start_run(db: Any, kind: str, as_of: date) -> int:

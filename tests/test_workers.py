@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,67 @@ def test_a_worker_that_dies_stops_the_run_and_the_rerun_repeats_nothing(
     assert contents(demo.db_url)["letter"] == contents(cli.db_url)["letter"]
     assert query(demo.db_url, "SELECT status FROM run ORDER BY id") == [
         ("interrupted",), ("success",)]
+
+
+KILLED_RUN = """
+import os, sys, time
+from arrears.core import book, cli, hookimpl
+
+book.BATCH = 20
+made = cli.get_plugin_manager
+
+class Slow:
+    @hookimpl
+    def exclude_customer(self, customer):
+        with open(sys.argv[2], "a") as file:
+            file.write(f"{os.getpid()}\\n")
+        time.sleep(0.02)
+
+def slow_manager(**options):
+    pm = made(**options)
+    pm.register(Slow(), name="slow")
+    return pm
+
+cli.get_plugin_manager = slow_manager
+cli.main(["--db", sys.argv[1], "run", "--workers", "2"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux only")
+def test_a_killed_run_leaves_no_worker_behind_and_the_next_run_goes_ahead(demo, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    seen = tmp_path / "pids"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_RUN, demo.db_url, str(seen)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = {int(p) for p in seen.read_text().split()} - {parent.pid} \
+            if seen.exists() else set()
+    assert len(workers) == 2, "the run's two workers never started"
+    parent.send_signal(signal.SIGKILL)  # as cron's timeout, or an operator, would
+    parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:  # never leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the killed run's workers outlived it"
+    again = run(demo, "--no-wait", "--workers", "2").json()  # not "another run in progress"
+    assert again["status"] == "success" and again["actions"]
+    assert [s for (s,) in query(demo.db_url, "SELECT status FROM run ORDER BY id")] == [
+        "interrupted", "success"]
 
 
 @backends("sqlite")  # checked before the database is opened
