@@ -636,10 +636,10 @@ def _invoice_status(problems: Problems, line: int, values: dict[str, Any],
     """(status, promised date) for one row: an empty status keeps the invoice's own
     (``none`` for a new one); only ``promised`` has, and needs, a promised date."""
     status, promised = values.get("status"), values.get("promised_date")
+    if status is None and promised is None and old is not None:
+        return old.status, old.promised_date  # the row says neither: both stay as they are
     if status is None:
         status = old.status if old is not None else "none"
-        if promised is None and old is not None:
-            promised = old.promised_date
     if status == "promised" and promised is None:
         problems.add(line, "promised_date", "status promised needs the promised payment "
                      "date (YYYY-MM-DD)")

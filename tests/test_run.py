@@ -169,7 +169,7 @@ def test_two_runs_at_once_never_interleave(one_customer, arrears_db_url, tmp_pat
 # --- §2 eligibility -----------------------------------------------------------------------
 
 
-def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url):
+def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url, tmp_path):
     one_customer("invoice", "status", "INV-1", "promised", "--date", "2025-01-18").assert_success()
     assert run(one_customer, "2025-01-16")["actions"] == []  # promised: skipped
     assert run(one_customer, "2025-01-18")["actions"] == []  # due today: not broken yet
@@ -183,6 +183,14 @@ def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url):
     status = [e for e in entries if e["kind"] == "status" and e["run"] == result["run"]]
     assert status[0]["invoice"] == "INV-1"
     assert "promise to pay by 2025-01-18 broken" in status[0]["reason"]
+    # The day's invoice file, imported again as it was, changes nothing and is not refused.
+    before = query(arrears_db_url, "SELECT status, promised_date FROM invoice ORDER BY id")
+    import_rows(one_customer, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
+    assert query(arrears_db_url, "SELECT status, promised_date FROM invoice ORDER BY id") == \
+        before
 
 
 def test_thresholds_compare_in_the_accounting_currency(arrears_cli, tmp_path, setup_loader):
