@@ -24,14 +24,17 @@ RUN_LOCK_KEY = 0x61727265  # "arre": the advisory lock key of the daily run
 
 
 BACKENDS = ("sqlite", "postgresql")
-# user:password@ after the scheme; the password runs to the last @ of the URL, since
-# SQLAlchemy accepts / ? # and @ in it unquoted.
+# user:password@ after the scheme, hidden up to the last @ of the URL: a password
+# may hold / ? # unquoted, and one with an unquoted @ is refused (parse_url).
 _PASSWORD_IN_URL = re.compile(r"(?<=://)([^/?#@:\s]*):\S*@")
+# A password given as a query parameter (?password=…, &sslpassword=…).
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\w*password=)[^&\s'\"]*")
 
 
 def hide_password(text: str) -> str:
-    """*text* (a database URL, parsable or not) with the password, if any, as ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+    """*text* (a database URL, parsable or not, or a message quoting one) with every
+    password in it, in the URL's user part or a query parameter, as ``***``."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1:***@", text))
 
 
 def parse_url(text: str) -> URL:
@@ -48,11 +51,14 @@ def parse_url(text: str) -> URL:
         if "@" in shown and ":***@" not in shown:  # not even a URL's shape: hide what
             shown = "***@" + shown.rpartition("@")[2]  # could be credentials
         raise BadInput(f"--db: {shown!r} is not a database URL ({usage})") from None
+    if url.host and "@" in url.host:  # the password held an @: the host would be wrong
+        raise BadInput("--db: the URL has two @ before its host: write an @ in the "
+                       "password as %40 (the URL is not shown, it holds a password)")
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in BACKENDS:
-        raise BadInput(f"--db: {url.render_as_string(hide_password=True)}: arrears works with "
-                       f"SQLite and PostgreSQL only ({usage})")
+        shown = hide_password(url.render_as_string(hide_password=True))
+        raise BadInput(f"--db: {shown}: arrears works with SQLite and PostgreSQL only ({usage})")
     return url
 
 
@@ -255,7 +261,7 @@ class Database:
     @property
     def display_url(self) -> str:
         """The URL with any password hidden: the only form shown to users."""
-        return self.url.render_as_string(hide_password=True)
+        return hide_password(self.url.render_as_string(hide_password=True))
 
     @property
     def is_sqlite(self) -> bool:

@@ -20,6 +20,7 @@ SECRET = "Pw-only-here-7q"
     f"no url at all, ar:{SECRET}@",
     f"mysql://ar:{SECRET}@db.example/arrears",  # a backend arrears does not work with
     f"oracle+cx_oracle://ar:{SECRET}@db.example/arrears",
+    f"postgresql://ar:x@{SECRET}@db.example/arrears",  # an @ in the password, unquoted
 ])
 def test_a_bad_url_is_refused_without_its_password(url):
     with pytest.raises(BadInput) as refused:
@@ -30,6 +31,7 @@ def test_a_bad_url_is_refused_without_its_password(url):
 @pytest.mark.parametrize("url", [
     f"postgresql://ar:{SECRET}@db.example:port/arrears",
     f"mysql://ar:{SECRET}@db.example/arrears",
+    f"postgresql://ar:x@{SECRET}@127.0.0.1:1/arrears",
 ])
 def test_a_bad_url_on_the_command_line_is_exit_2_without_its_password(arrears_pm, url):
     result = Cli(url, arrears_pm)("setup", "show").assert_exit(2)
@@ -50,6 +52,16 @@ def test_hide_password_hides_it_in_any_text():
         assert hide_password(f"postgresql://ar:{password}@h/db") == "postgresql://ar:***@h/db"
     assert Database(f"postgresql://ar:{SECRET}@h/db").display_url == \
         "postgresql+psycopg://ar:***@h/db"
+    assert hide_password(f"postgresql://ar@h/db?sslmode=require&password={SECRET}&x=1") == \
+        "postgresql://ar@h/db?sslmode=require&password=***&x=1"
+    assert Database(f"postgresql://ar@h/db?sslpassword={SECRET}").display_url == \
+        "postgresql+psycopg://ar@h/db?sslpassword=***"
+
+
+def test_a_password_given_as_a_parameter_is_never_shown(arrears_pm):
+    result = Cli(f"postgresql://ar@127.0.0.1:1/arrears?password={SECRET}", arrears_pm)(
+        "setup", "show").assert_exit(1)
+    assert "password=***" in result.stderr and SECRET not in result.stdout + result.stderr
 
 
 @backends("postgresql")  # SQLite URLs carry no password
