@@ -250,6 +250,11 @@ def _converted(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any],
     return tuple(values)
 
 
+def _newer(where: str, revision: str) -> str:
+    return (f"the schema of {where} is at revision {revision}, newer than this arrears knows "
+            f"({HEAD_REVISION}): a newer arrears made it; upgrade arrears to use it")
+
+
 class Database:
     """A database named by URL. Nothing connects until it is used."""
 
@@ -432,6 +437,8 @@ class Database:
                 what = "is not an arrears database" if tables else "has no arrears schema"
                 raise SchemaBehind(f"{self.display_url} {what}: create it with `arrears init`")
         head = HEAD_REVISION
+        if current > head:  # revisions are numbered 0001, 0002, …
+            raise BadInput(_newer(self.display_url, current))
         if current != head:
             raise SchemaBehind(
                 f"the schema of {self.display_url} is at revision {current}, this arrears "
@@ -447,6 +454,8 @@ class Database:
             raise BadInput(f"--db: folder {path.parent} does not exist")
         with self.engine.begin() as connection:
             before = self.current_revision(connection)
+            if before is not None and before > self.head_revision():
+                raise BadInput(_newer(self.display_url, before))
             command.upgrade(self._alembic_config(connection), "head")
             ensure_database_id(connection)
         return before, self.head_revision()

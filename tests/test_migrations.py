@@ -107,6 +107,16 @@ def test_commands_refuse_a_schema_that_is_behind_and_name_init(arrears_cli, arre
     assert "is at revision 0000" in result.stderr and "`arrears init`" in result.stderr
 
 
+def test_a_schema_newer_than_this_arrears_is_refused_by_name(arrears_cli, arrears_db_url):
+    db = Database(arrears_db_url)
+    with db.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    for args in (["setup", "show"], ["init"]):
+        result = arrears_cli(*args).assert_exit(2)
+        assert "is at revision 0099, newer than this arrears knows" in result.stderr
+        assert "upgrade arrears" in result.stderr and "internal error" not in result.stderr
+
+
 def test_commands_refuse_a_database_without_the_schema(tmp_path, arrears_pm):
     from arrears.core.testing import Cli
 
