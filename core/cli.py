@@ -58,7 +58,14 @@ class Runtime:
             self._db.dispose()
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+"""The run dates --as-of accepts: a run reaches years back (the history kept) and ahead."""
+
+
 def as_of_date(setup_: Setup, as_of: datetime | None) -> date:
+    if as_of is not None and not FIRST_DAY <= as_of.date() <= LAST_DAY:
+        raise BadInput(f"--as-of: {as_of.date().isoformat()} is not a date arrears runs on "
+                       f"(from {FIRST_DAY} to {LAST_DAY})")
     return as_of.date() if as_of else clock.today(setup_.parameters.timezone)
 
 

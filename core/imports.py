@@ -233,12 +233,12 @@ def parse_rate(cell: str) -> Decimal:
     value = Decimal(cell)
     if value <= 0:
         raise ValueError(f'"{cell}" is not positive')
-    if value.as_tuple().exponent < -RATE_DECIMALS:  # type: ignore[operator]
-        if value != value.quantize(Decimal(1).scaleb(-RATE_DECIMALS)):
-            raise ValueError(f'"{cell}" has more than {RATE_DECIMALS} decimals')
-        value = value.quantize(Decimal(1).scaleb(-RATE_DECIMALS))
     if value.adjusted() >= RATE_DIGITS:
         raise ValueError(f'"{cell}" is too large')
+    if value.as_tuple().exponent < -RATE_DECIMALS:  # type: ignore[operator]
+        if fraction[RATE_DECIMALS:].strip("0"):
+            raise ValueError(f'"{cell}" has more than {RATE_DECIMALS} decimals')
+        value = Decimal(f"{whole}.{fraction[:RATE_DECIMALS]}")
     return value
 
 

@@ -7,10 +7,20 @@ Babel's CLDR data gives it.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
+
+from arrears.core.errors import ArrearsError
+
+AMOUNT = re.compile(r"-?([0-9]+)(?:\.[0-9]+)?")
+"""An amount as written: ASCII digits, a dot before the decimals, a minus at most."""
+MAX_DIGITS = 20
+"""Digits before the dot, at most: beyond any amount arrears can store."""
+MAX_STORED = 2**63 - 1
+"""The largest number of minor units a column holds (a 64-bit integer)."""
 
 
 @cache
@@ -36,12 +46,12 @@ def parse_amount(text: str, currency: str | None = None) -> Decimal:
     Raises ValueError with a message fit for the user.
     """
     raw = text.strip()
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f'"{text}" is not an amount (write 1250.00)') from None
-    if not value.is_finite() or raw.lower().startswith(("+", "nan", "inf")) or "e" in raw.lower():
+    form = AMOUNT.fullmatch(raw)
+    if form is None:  # Decimal() itself would take 1_000, 1e3 and digits of any script
         raise ValueError(f'"{text}" is not an amount (write 1250.00)')
+    if len(form.group(1)) > MAX_DIGITS:
+        raise ValueError(f'"{text}" is too large')
+    value = Decimal(raw)
     if currency is not None:
         places = decimals(currency)
         exponent = value.as_tuple().exponent
@@ -53,8 +63,12 @@ def parse_amount(text: str, currency: str | None = None) -> Decimal:
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    """Exact integer minor units of *amount* in *currency*."""
-    return int(amount.scaleb(decimals(currency)).to_integral_exact())
+    """Exact integer minor units of *amount* in *currency*; ArrearsError when more than
+    the databases' 64-bit integers hold (a sum of many large amounts, say)."""
+    minor = int(amount.scaleb(decimals(currency)).to_integral_exact())
+    if abs(minor) > MAX_STORED:
+        raise ArrearsError(f"{amount} {currency} is more than arrears can store")
+    return minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

@@ -57,11 +57,28 @@ def count(value: Any) -> int:
     return value
 
 
+MAX_DAYS = 36_500
+"""The most days a setup value may count: a hundred years, and dates stay dates."""
+
+
+def days(value: Any) -> int:
+    """A number of days, 0 to :data:`MAX_DAYS`."""
+    number = count(value)
+    if number > MAX_DAYS:
+        raise ValueError(f"expected at most {MAX_DAYS} days (a hundred years), got {number}")
+    return number
+
+
 def positive(value: Any) -> int:
     number = count(value)
     if number < 1:
         raise ValueError(f"expected 1 or more, got {number}")
     return number
+
+
+def positive_days(value: Any) -> int:
+    """A number of days, 1 to :data:`MAX_DAYS`."""
+    return days(positive(value))
 
 
 def flag(value: Any) -> bool:

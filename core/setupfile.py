@@ -94,6 +94,7 @@ class _Table:
 
 _KINDS: dict[str, Callable[[Any], Any]] = {
     "text": options.text, "id": options.identifier, "count": options.count,
+    "days": options.days, "positive_days": options.positive_days,
     "positive": options.positive, "flag": options.flag, "amount": options.amount,
     "currency": options.currency, "timezone": options.timezone, "when": options.when,
 }
@@ -186,10 +187,10 @@ def _parameters(data: Any, problems: Problems) -> Parameters:
                                       default.accounting_currency),
         timezone=table.get("timezone", "timezone", default.timezone),
         track_step=table.get("track_step", "flag", default.track_step),
-        history_days=table.get("history_days", "positive", default.history_days),
+        history_days=table.get("history_days", "positive_days", default.history_days),
         default_letter_sequence=table.get("default_letter_sequence", "id"),
         prediction_activity=table.get("prediction_activity", "id"),
-        prediction_very_late_days=table.get("prediction_very_late_days", "positive",
+        prediction_very_late_days=table.get("prediction_very_late_days", "positive_days",
                                             default.prediction_very_late_days),
         prediction_min_paid_invoices=table.get("prediction_min_paid_invoices", "positive",
                                                default.prediction_min_paid_invoices),
@@ -249,7 +250,7 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
         description=table.get("description", "id", "", required=True),
         action=action or "",
         when=table.get("when", "when", "after", required=True),
-        days=table.get("days", "count", 0, required=True),
+        days=table.get("days", "days", 0, required=True),
         document=table.get("document", "id"),
         pre_dunning=table.get("pre_dunning", "flag", False),
         recipient=table.get("recipient", "id") if "recipient" in extra else None,
@@ -281,7 +282,7 @@ def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems) -
         pool=table.get("pool", "id", "", required=True),
         rank=table.get("rank", "positive", 0, required=True),
         description=table.get("description", "text", ""),
-        quiet_days=table.get("quiet_days", "count", 0),
+        quiet_days=table.get("quiet_days", "days", 0),
         exclude=_options(exclude, "", registry.exclusion_rules, "exclusion rule"),
         use_prediction=table.get("use_prediction", "flag", False),
         steps=tuple(step for _, step in steps),
@@ -333,7 +334,7 @@ def _letter_sequence(entry: Any, place: str, problems: Problems,
         letter.only({"code", "description", "days", "fee", "text", "template"})
         parsed = LetterCode(
             code=letter.get("code", "id", "", required=True),
-            days=letter.get("days", "count", 0, required=True),
+            days=letter.get("days", "days", 0, required=True),
             description=letter.get("description", "text", ""),
             fee=letter.get("fee", "amount", Decimal("0")),
             text=_letter_text(letter, base),

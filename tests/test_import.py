@@ -347,6 +347,19 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
     ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
                  "INV-7,C1,2025-01-01,2025-01-31,\"1,000.00\",EUR\n",
      'f.csv:2: amount: "1,000.00" is not an amount'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31,1_000,EUR\n",
+     'f.csv:2: amount: "1_000" is not an amount'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31,\u0661\u0662\u0663,EUR\n",
+     'f.csv:2: amount: "\u0661\u0662\u0663" is not an amount'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31,-100000000000000000000000000000,EUR\n",
+     'f.csv:2: amount: "-100000000000000000000000000000" is too large'),
+    ("customers", "account,name,currency,credit_limit\nC9,X,EUR,-100000000000000000000000000000\n",
+     'f.csv:2: credit_limit: "-100000000000000000000000000000" is too large'),
+    ("rates", "currency,date,rate\nSEK,2025-01-01,100000000000000000000.0000000000001\n",
+     'f.csv:2: rate: "100000000000000000000.0000000000001" is too large'),
     ("invoices", "number,customer,invoice_date,due_date,amount,currency,open_amount\n"
                  "INV-7,C1,2025-01-01,2025-01-31,10,EUR,11\n",
      "f.csv:2: open_amount: 11.00 is more than the amount 10.00"),

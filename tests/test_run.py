@@ -383,6 +383,33 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
         "entries": []}
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"])
+def test_a_run_date_out_of_range_is_refused_and_changes_nothing(one_customer, arrears_db_url,
+                                                                 day):
+    for command in ("run", "simulate"):
+        result = one_customer(command, "--as-of", day).assert_exit(2)
+        assert f"--as-of: {day} is not a date arrears runs on (from 1900-01-01 to " \
+            "2999-12-31)" in result.stderr
+    assert query(arrears_db_url, "SELECT count(*) FROM run") == [(0,)]
+
+
+def test_a_letter_total_too_large_to_store_fails_its_customer_alone(arrears_cli, tmp_path,
+                                                                   setup_loader):
+    huge = "".join(f"H-{n},C1,2024-12-16,2025-01-15,9000000000000000.00,USD\n"
+                   for n in range(11))  # each can be stored; their total cannot
+    fabrikam(arrears_cli, tmp_path, huge)
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC2,Small,USD\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "S-1,C2,2024-12-16,2025-01-15,10.00,USD\n")
+    setup_loader()
+    result = run(arrears_cli, "2025-01-16", code=1)
+    assert [(a["customer"], a["action"]) for a in result["actions"]] == [("C2", "letter")]
+    assert result["errors"] == [{"customer": "C1", "step": None, "reason":
+                                 "99000000000000000.00 USD is more than arrears can store"}]
+    assert result["status"] == "errors"
+
+
 def test_simulate_says_which_steps_would_not_be_possible(arrears_cli, tmp_path, setup_loader):
     import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC1,Fabrikam,USD\n")
     import_rows(arrears_cli, tmp_path, "invoices",  # and no contact to email

@@ -213,6 +213,18 @@ def test_a_template_field_of_the_wrong_type_shows_its_value_once(arrears_cli, wr
     assert len(stderr.splitlines()) == 1  # the steps naming "CALL" are not also refused
 
 
+def test_numbers_of_days_are_bounded(arrears_cli, write_setup):
+    def far(d):
+        d["parameters"]["history_days"] = 1_000_000
+        std(d)["step"][1]["days"] = 9_999_999_999
+        d["letter_sequence"][0]["letter"][0]["fee"] = "100000000000000000000"
+
+    refused(arrears_cli, write_setup(far),
+            "parameters: history_days: expected at most 36500 days (a hundred years), got "
+            "1000000", "days: expected at most 36500 days (a hundred years), got 9999999999",
+            'fee: "100000000000000000000" is too large')
+
+
 def test_a_missing_html_file_is_named(arrears_cli, write_setup, tmp_path):
     def missing(d):
         d["email_template"][0]["body"]["en"]["html"] = "gone.html"
