@@ -209,9 +209,13 @@ def post_next_letter(customer: Customer, leading: Invoice, context: Context, *,
         return Outcome(False, f"no eligible overdue invoice to list on {code.code}",
                        document=code.code, details=details)
     currency = customer.currency
+    fee = money.quantize(code.fee, currency)
+    if fee != code.fee:  # a fee of 0.5 for a JPY customer: never round what is charged
+        return Outcome(False, f"{code.code}: the fee {code.fee} has more decimals than "
+                       f"{currency} allows ({money.decimals(currency)})",
+                       document=code.code, details=details)
     total = money.quantize(sum((_in_currency(i.open_amount, i.currency, currency, context)
                                 for i in lines), Decimal(0)), currency)
-    fee = money.quantize(code.fee, currency)
     context.post_letter(
         customer, sequence=plan.sequence.id, code=code.code, position=plan.position,
         currency=currency, lines=[(i, i.open_amount) for i in lines], total=total, fee=fee,

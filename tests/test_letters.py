@@ -204,6 +204,24 @@ def test_total_and_fee_are_in_the_customer_s_currency(arrears_pm, setup):
         "SEK", 210497, 500)
 
 
+def test_a_fee_the_customer_s_currency_cannot_charge_is_not_rounded(arrears_pm, setup):
+    """LETTER2's fee is 5.00: charged as 5 to a JPY customer, refused as 5.5."""
+    yen = customer(currency="JPY")
+    overdue = invoice("J-1", jan(10), "10000", currency="JPY")
+    letter1 = PostedLetter("STD", "LETTER1", 0, jan(11), frozenset({"J-1"}))
+    ctx = context(setup, jan(17), [overdue], who=yen, letters=[letter1], rates={"JPY": "0.0067"})
+    assert act(arrears_pm, ctx, overdue, who=yen).details["fee"] == Decimal("5")
+    sequence = setup.letter_sequences[0]
+    codes = tuple(attrs.evolve(c, fee=Decimal("5.5")) if c.code == "LETTER2" else c
+                  for c in sequence.letters)
+    odd = attrs.evolve(setup, letter_sequences=(attrs.evolve(sequence, letters=codes),))
+    ctx = context(odd, jan(17), [overdue], who=yen, letters=[letter1], rates={"JPY": "0.0067"})
+    outcome = act(arrears_pm, ctx, overdue, who=yen)
+    assert (outcome.done, outcome.reason) == (
+        False, "LETTER2: the fee 5.5 has more decimals than JPY allows (0)")
+    assert ctx.rows("letter") == []
+
+
 def test_a_missing_rate_fails_the_customer(arrears_pm, setup):
     swede = customer(currency="SEK")
     usd = invoice("U-1", jan(11))
