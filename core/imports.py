@@ -26,7 +26,7 @@ from sqlalchemy import Column, Connection, Table, and_, bindparam, func, select
 
 from arrears.core import db, money, schema
 from arrears.core.domain import COLLECTIONS_STATUSES
-from arrears.core.errors import BadInput
+from arrears.core.errors import ArrearsError, BadInput
 
 KINDS = ("customers", "contacts", "invoices", "payments", "rates")
 
@@ -208,9 +208,13 @@ def minor(cell: str, currency: str | None) -> int | None:
             fraction = fraction[:places]
         value = int(whole + fraction.ljust(places, "0"))
     else:
-        value = money.to_minor(money.parse_amount(cell, currency), currency)
-        if value < 0:
+        amount = money.parse_amount(cell, currency)
+        if amount < 0:
             raise ValueError(f'"{cell}" is negative')
+        try:
+            value = money.to_minor(amount, currency)
+        except ArrearsError:
+            raise ValueError(f'"{cell}" is too large') from None
     if value >= MAX_MINOR:
         raise ValueError(f'"{cell}" is too large')
     return value

@@ -254,7 +254,8 @@ def build_message(message: Message, *, now: datetime | None = None) -> EmailMess
         mime.add_alternative(message.body_html, subtype="html")
     if message.language:  # after the content: set_content drops Content-* headers
         mime["Content-Language"] = message.language
-    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(bytes(mime)).keys()
+    block = b"".join(mime.policy.fold_binary(name, value) for name, value in mime.raw_items())
+    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(block).keys()
     if sorted(written) != sorted(mime.keys()):  # the last guard: never a header we did not set
         raise Unsendable(f"its headers would not be the ones arrears set: {', '.join(written)}")
     return mime

@@ -356,6 +356,12 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
     ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
                  "INV-7,C1,2025-01-01,2025-01-31,-100000000000000000000000000000,EUR\n",
      'f.csv:2: amount: "-100000000000000000000000000000" is too large'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31,-99999999999999999999,EUR\n",
+     'f.csv:2: amount: "-99999999999999999999" is negative'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31,99999999999999999999,EUR\n",
+     'f.csv:2: amount: "99999999999999999999" is too large'),
     ("customers", "account,name,currency,credit_limit\nC9,X,EUR,-100000000000000000000000000000\n",
      'f.csv:2: credit_limit: "-100000000000000000000000000000" is too large'),
     ("rates", "currency,date,rate\nSEK,2025-01-01,100000000000000000000.0000000000001\n",
