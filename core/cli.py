@@ -686,11 +686,19 @@ def outbox_retry(runtime: Runtime, message_id: int, fmt: str) -> None:
 # --- end records ---
 
 
+def _warn(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+          file: Any = None, line: str | None = None) -> None:
+    """A library's warning as a user reads it: one line, no source, no password."""
+    click.echo(f"warning: {hide_password(str(message))}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: build the plugin manager, let plugins add commands, run."""
     import gc
     import os
+    import warnings
 
+    warnings.showwarning = _warn
     try:
         runtime = Runtime(get_plugin_manager())
         for warning in runtime.pm.warnings:

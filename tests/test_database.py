@@ -120,3 +120,19 @@ def test_bulk_writes_give_left_out_columns_their_defaults_as_core_does(arrears_d
                 select(outbox.c.dedupe_key, outbox.c.status, outbox.c.attempts,
                        outbox.c.subject, outbox.c.body_html).order_by(outbox.c.id)).all())
     assert stored[0] == stored[1] == [("k1", "queued", 0, "", ""), ("k2", "queued", 0, "", "")]
+
+
+@backends("sqlite")
+def test_a_library_warning_is_one_line_without_source(arrears_db_url, arrears_cli):
+    import os
+    import subprocess
+    import sys
+
+    arrears_cli("init").assert_success()
+    done = subprocess.run([sys.executable, "-m", "arrears.core", "--db",
+                           f"{arrears_db_url}?foo=bar", "history"], capture_output=True,
+                          text=True, env={**os.environ, "ARREARS_LOAD_PLUGINS": ""})
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()  # SQLAlchemy's words, one line, no source lines
+    assert line.startswith("warning: Query string argument(s) 'foo' are not accepted")
+    assert ".py:" not in line
