@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from arrears.core import assignment, clock, imports, invoices, output, setupfile, trail
 from arrears.core import run as run_
-from arrears.core.db import DEFAULT_URL, Database, hide_password
+from arrears.core.db import DEFAULT_URL, Database, hide_password, refuses_url
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
 from arrears.core.errors import ArrearsError, BadInput
 from arrears.core.plugins import PluginManager, Registry, get_plugin_manager, list_plugins
@@ -76,14 +76,21 @@ class ArrearsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ArrearsError as error:
-            exception = click.ClickException(str(error))
-            exception.exit_code = error.exit_code
-            raise exception from None
+            raise _failure(str(error), error.exit_code) from None
         except SQLAlchemyError as error:
             runtime = ctx.find_object(Runtime)
             where = runtime.database(current=False).display_url if runtime else "the database"
             detail = hide_password(str(getattr(error, "orig", None) or error).splitlines()[0])
-            raise click.ClickException(f"database error on {where}: {detail}") from None
+            if refuses_url(error):
+                raise _failure(f"--db: {where}: {detail}", BadInput.exit_code) from None
+            raise _failure(f"database error on {where}: {detail}", ArrearsError.exit_code) \
+                from None
+
+
+def _failure(message: str, exit_code: int) -> click.ClickException:
+    exception = click.ClickException(message)
+    exception.exit_code = exit_code
+    return exception
 
 
 def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -37,6 +37,23 @@ def hide_password(text: str) -> str:
     return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1:***@", text))
 
 
+def refuses_url(error: BaseException) -> bool:
+    """Whether *error* is PostgreSQL's client refusing the URL's own options (an
+    unknown option, a value it cannot take such as ``sslmode=bogus`` or port 99999)
+    before reaching for any server: the URL is wrong, nothing failed."""
+    if getattr(error, "statement", "") is not None:  # a statement ran: not connecting
+        return False
+    cause = getattr(error, "orig", None)
+    if not type(cause).__module__.startswith("psycopg"):
+        return False
+    import psycopg  # loaded already, as it raised *cause*
+
+    # psycopg's ProgrammingError at connect: an option it does not know or cannot
+    # read; "connection is bad": libpq refused the options before any attempt.
+    return isinstance(cause, psycopg.ProgrammingError) or \
+        str(cause).startswith("connection is bad:")
+
+
 def parse_url(text: str) -> URL:
     """A SQLAlchemy URL of a supported backend; plain ``postgresql://`` means psycopg 3.
 

@@ -38,6 +38,23 @@ def test_a_bad_url_on_the_command_line_is_exit_2_without_its_password(arrears_pm
     assert "--db: " in result.stderr and SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(("option", "reason"), [
+    ("foo=bar", 'invalid connection option "foo"'),
+    ("sslmode=bogus", 'invalid sslmode value: "bogus"'),
+    ("connect_timeout=soon", "bad value for connect_timeout"),
+])
+def test_options_libpq_refuses_are_bad_usage_without_a_server(arrears_pm, option, reason):
+    pytest.importorskip("psycopg")
+    # Port 1: nothing listens there, so only the URL itself can be what is refused.
+    result = Cli(f"postgresql://ar:{SECRET}@127.0.0.1:1/arrears?{option}", arrears_pm)(
+        "setup", "show").assert_exit(2)
+    assert result.stderr.startswith("Error: --db: postgresql+psycopg://ar:***@127.0.0.1:1/")
+    assert reason in result.stderr and SECRET not in result.stdout + result.stderr
+    unreachable = Cli(f"postgresql://ar:{SECRET}@127.0.0.1:1/arrears", arrears_pm)(
+        "setup", "show").assert_exit(1)  # the URL is fine; the server is not there
+    assert "database error on postgresql+psycopg://ar:***@127.0.0.1:1/" in unreachable.stderr
+
+
 def test_plain_postgresql_means_psycopg_3():
     assert parse_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
     assert parse_url("postgres://u@h/d").drivername == "postgresql+psycopg"
