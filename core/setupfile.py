@@ -202,14 +202,17 @@ def _parameters(data: Any, problems: Problems) -> Parameters:
     )
 
 
-def _options(table: _Table, key: str, declared: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """Parse a map of plugin-declared options (pool criteria, exclusion rules)."""
+def _options(table: _Table, key: str, declared: Mapping[str, Any], what: str,
+             base: Path | None) -> dict[str, Any]:
+    """Parse a map of plugin-declared options (pool criteria, exclusion rules); a value
+    naming a file next to the setup file is parsed from the file's text."""
     parsed: dict[str, Any] = {}
     for name, value in table.data.items():
         if name not in declared:
             table.error(key or name, f'unknown {what} "{name}" (installed plugins '
                         f"declare: {names(declared)})")
             continue
+        value = _include(value, f"{table.place}: {name}", base, table.problems)
         try:
             parsed[name] = declared[name].parse(value)
         except ValueError as problem:
@@ -217,14 +220,15 @@ def _options(table: _Table, key: str, declared: Mapping[str, Any], what: str) ->
     return parsed
 
 
-def _pool(entry: Any, place: str, registry: Registry, problems: Problems) -> Pool:
+def _pool(entry: Any, place: str, registry: Registry, problems: Problems,
+          base: Path | None) -> Pool:
     table = _Table(entry, place, problems)
     pool_id = table.get("id", "id", "", required=True)
     description = table.get("description", "text", "")
     criteria = _Table({k: v for k, v in table.data.items() if k not in ("id", "description")},
                       place, problems)
     return Pool(pool_id, description, _options(criteria, "", registry.pool_criteria,
-                                               "pool criterion"))
+                                               "pool criterion", base))
 
 
 def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Step | None:
@@ -260,7 +264,8 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
     return step if table.ok else None
 
 
-def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems) -> Hierarchy:
+def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems,
+               base: Path | None) -> Hierarchy:
     table = _Table(entry, place, problems)
     table.only({"id", "description", "pool", "rank", "quiet_days", "exclude",
                 "use_prediction", "step"})
@@ -283,7 +288,7 @@ def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems) -
         rank=table.get("rank", "positive", 0, required=True),
         description=table.get("description", "text", ""),
         quiet_days=table.get("quiet_days", "days", 0),
-        exclude=_options(exclude, "", registry.exclusion_rules, "exclusion rule"),
+        exclude=_options(exclude, "", registry.exclusion_rules, "exclusion rule", base),
         use_prediction=table.get("use_prediction", "flag", False),
         steps=tuple(step for _, step in steps),
     )
@@ -422,8 +427,9 @@ def parse(data: dict[str, Any], registry: Registry, source: str,
     }
     setup = Setup(
         parameters=parameters,
-        pools=tuple(_pool(e, p, registry, problems) for p, e in entries("pool")),
-        hierarchies=tuple(_hierarchy(e, p, registry, problems) for p, e in entries("hierarchy")),
+        pools=tuple(_pool(e, p, registry, problems, base) for p, e in entries("pool")),
+        hierarchies=tuple(_hierarchy(e, p, registry, problems, base)
+                          for p, e in entries("hierarchy")),
         letter_sequences=tuple(_letter_sequence(e, p, problems, base)
                                for p, e in entries("letter_sequence")),
         sales_groups=tuple(_party(e, p, problems) for p, e in entries("sales_group")),

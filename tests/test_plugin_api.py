@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arrears.core import ActionType, Outcome, hookimpl
+from arrears.core import ActionType, Outcome, SetupOption, hookimpl
 
 SETUP = {
     "parameters": {"accounting_currency": "USD"},
@@ -143,3 +143,42 @@ def _credit_notes():
         return {"INV-1": "credit note pending", "INV-2": ""}  # "" keeps INV-2
 
     return exclude_invoices
+
+
+def test_an_exclusion_rule_may_name_a_file_next_to_the_setup_file(arrears_book,
+                                                                 arrears_plugin):
+    """A rule's value ending in .txt names a file beside the setup file, read when the
+    setup is loaded: the stored setup holds its text, so runs do not need the file."""
+    @hookimpl
+    def register_exclusion_rules(register):
+        register(SetupOption("accounts_on_hold", parse=_accounts, unparse="\n".join))
+
+    @hookimpl
+    def exclude_customer(customer, hierarchy):
+        if customer.account in hierarchy.exclude.get("accounts_on_hold", ()):
+            return "on hold"
+        return None
+
+    @hookimpl
+    def execute_action():
+        return Outcome(True, recipient="pager")
+
+    arrears_plugin(register_action_types, register_exclusion_rules, exclude_customer,
+                   execute_action, name="hold")
+    setup = {**SETUP, "hierarchy": [{**SETUP["hierarchy"][0],
+                                     "exclude": {"accounts_on_hold": "hold.txt"}}]}
+    arrears_book.setup(setup, files={"hold.txt": "C1\n# C2 paid in full\n"})
+    (arrears_book.folder / "hold.txt").unlink()
+    arrears_book.load(customers=CUSTOMERS, invoices=INVOICES)
+    assert [a["customer"] for a in arrears_book.run("2025-01-20")] == ["C2"]
+    assert [e["reason"] for e in arrears_book.history("--customer", "C1")] == ["on hold"]
+    missing = arrears_book.cli("setup", "load", arrears_book.folder / "setup.toml")
+    missing.assert_exit(2)
+    assert 'hierarchy "STD": exclude: accounts_on_hold: cannot read "' in missing.stderr
+
+
+def _accounts(text):
+    if not isinstance(text, str):
+        raise ValueError("expected a text of account numbers, one a line")
+    return sorted(line.strip() for line in text.splitlines()
+                  if line.strip() and not line.startswith("#"))
