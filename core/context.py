@@ -17,6 +17,7 @@ from arrears.core import book, db, money, schema
 from arrears.core.clock import utcnow
 from arrears.core.domain import (
     SKIP_STATUSES,
+    Assignment,
     Contact,
     Customer,
     Invoice,
@@ -76,6 +77,8 @@ class Context:
         the ``create_…``/``post_…``/``queue_…`` methods then store nothing.
     :ivar failures: customers that could not be decided, with the reason; a
         plugin reports one with :meth:`fail` and the kernel records it.
+    :ivar assignments: the hierarchy each customer of the batch was assigned to, once
+        the batch is assigned.
     :ivar connection: the database, to read from while deciding (a run decides
         each batch in a read transaction, possibly in a worker process, and
         writes what was stored afterwards): store rows with :meth:`store` and
@@ -87,6 +90,7 @@ class Context:
     rates: Rates
     open_amounts: Mapping[str, Mapping[str, Decimal]] = attrs.field(factory=dict)
     failures: dict[str, str] = attrs.field(factory=dict)
+    assignments: dict[str, Assignment] = attrs.field(factory=dict)
     connection: Connection | None = None
     run_id: int | None = None
     simulate: bool = True
@@ -173,7 +177,8 @@ class Context:
         return next((p for p in parties if p.id == party_id), None)
 
     def fail(self, customer: Customer, reason: str) -> None:
-        """Give up on *customer* for this command, with *reason*."""
+        """Give up on *customer* for this command, with *reason*: whatever its decision
+        did or stored is dropped, and a run records it as failed (to be run again)."""
         self.failures.setdefault(customer.account, reason)
 
     # --- storing what an action makes (nothing when simulating) ----------------

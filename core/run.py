@@ -348,7 +348,8 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
                  only: str | None = None) -> list[Decision]:
     """Decide for the batch in *context*; failed customers end up in ``context.failures``."""
     customers = context.batch.customers
-    placed = assignment.assign_batch(pm, context.setup, context.connection, customers, context)
+    placed = context.assignments = assignment.assign_batch(pm, context.setup,
+                                                           context.connection, customers, context)
     decisions = []
     for customer in customers:
         if customer.account in context.failures or customer.account not in placed:
@@ -372,6 +373,9 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
             context.failures[customer.account] = (
                 f"a plugin failed: {f'{culprit}: ' if culprit else ''}"
                 f"{type(error).__name__}: {error}")
+            continue
+        if customer.account in context.failures:  # a plugin gave up on it (context.fail)
+            context.forget(mark)
             continue
         decisions.append(decision)
     return decisions
@@ -472,7 +476,9 @@ class DecideBatch:
             with self.db.begin() as connection:
                 context.connection = connection
                 break_promises(connection, context.batch, self.as_of, self.run_id)
-                failed = [HistoryEntry(self.as_of, "failed", reason, account, run=self.run_id)
+                failed = [HistoryEntry(self.as_of, "failed", reason, account,
+                                       getattr(context.assignments.get(account), "hierarchy",
+                                               None), run=self.run_id)
                           for account, reason in context.failures.items()]
                 if failed:
                     self.pm.hook.record_history(entries=failed, context=context)

@@ -68,10 +68,38 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
     assert outcome["errors"] == [{"customer": "C1", "step": None,
                                   "reason": "a plugin failed: pager: KeyError: 'phone'"}]
-    failed = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
-    assert failed and "KeyError" in failed[0]["reason"]
+    [failed] = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
+    assert "KeyError" in failed["reason"] and failed["hierarchy"] == "STD"
     with pytest.raises(KeyError):  # ARREARS_DEBUG: the plugin's author sees the traceback
         arrears_book.cli("run", "--as-of", "2025-01-17", env={"ARREARS_DEBUG": "1"})
+
+
+def test_a_customer_a_plugin_gives_up_on_while_acting_is_failed_not_acted_on(book,
+                                                                             arrears_book):
+    refusals = ["the pager service refused C1"]
+
+    @hookimpl
+    def execute_action(action, customer, context):
+        if customer.account == "C1" and refusals:
+            context.fail(customer, refusals.pop())
+        context.create_activity(customer, invoice=action.invoice, hierarchy=action.hierarchy,
+                                step=action.step, template=None, type="call", purpose="",
+                                details="paged", agent=None, due_date=action.date)
+        return Outcome(True, recipient="pager")
+
+    book(execute_action, name="pager")
+    result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
+    outcome = result.json()
+    assert [a["customer"] for a in outcome["actions"]] == ["C2"]
+    assert outcome["errors"] == [{"customer": "C1", "step": None,
+                                  "reason": "the pager service refused C1"}]
+    assert [(e["kind"], e["hierarchy"], e["reason"])
+            for e in arrears_book.history("--customer", "C1")] == [
+        ("failed", "STD", "the pager service refused C1")]
+    activities = arrears_book.cli("activities", "--format", "json").assert_success().json()
+    assert [a["customer"] for a in activities["activities"]] == ["C2"]
+    # Not done, so done again once the pager takes it: C1's step runs on the rerun.
+    assert [a["customer"] for a in arrears_book.run("2025-01-16")] == ["C1"]
 
 
 def test_a_message_key_is_queued_once_however_often_a_plugin_queues_it(book, arrears_book):
