@@ -142,19 +142,24 @@ def cli(ctx: click.Context, db_url: str) -> None:
 
 
 @cli.command()
-@click.option("--demo", is_flag=True, help="Also load a sample setup and book.")
+@click.option("--demo", is_flag=True,
+              help="Also load a sample setup and book, dated around today: into a new "
+                   "database, or one a demo was loaded into before (a database with a "
+                   "setup or customers of its own is refused).")
 @pass_runtime
 def init(runtime: Runtime, demo: bool) -> None:
     """Create the schema, or migrate it to this version."""
     db = runtime.database(current=False)
+    if demo:
+        from arrears.core import demo as demo_data
+
+        demo_data.refuse_a_book(db)
     before, after = db.upgrade()
     if before == after:
         click.echo(f"{db.display_url}: schema is up to date ({after})", err=True)
     else:
         click.echo(f"{db.display_url}: schema {before or 'created'} -> {after}", err=True)
     if demo:
-        from arrears.core import demo as demo_data
-
         summary = demo_data.load(db, runtime.registry, today=date.today())
         click.echo(f"demo: {summary}", err=True)
 

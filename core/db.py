@@ -21,6 +21,7 @@ from arrears.core.errors import ArrearsError, BadInput, SchemaBehind
 DEFAULT_URL = "sqlite:///arrears.db"
 MIGRATIONS = "arrears.core:migrations"
 RUN_LOCK_KEY = 0x61727265  # "arre": the advisory lock key of the daily run
+SCHEMA_LOCK_KEY = 0x61727273  # "arrs": the advisory lock key of creating the schema
 
 
 BACKENDS = ("sqlite", "postgresql")
@@ -450,9 +451,9 @@ class Database:
         with self.engine.connect() as connection:
             current = _stored_revision(connection)
             if current is None:
-                tables = inspect(connection).get_table_names()
-                what = "is not an arrears database" if tables else "has no arrears schema"
-                raise SchemaBehind(f"{self.display_url} {what}: create it with `arrears init`")
+                _refuse_foreign_tables(connection, self.display_url)
+                raise SchemaBehind(f"{self.display_url} has no arrears schema: create it "
+                                   "with `arrears init`")
         head = HEAD_REVISION
         if current > head:  # revisions are numbered 0001, 0002, …
             raise BadInput(_newer(self.display_url, current))
@@ -470,9 +471,13 @@ class Database:
         if path is not None and path.parent and not path.parent.exists():
             raise BadInput(f"--db: folder {path.parent} does not exist")
         with self.engine.begin() as connection:
+            if not self.is_sqlite:  # two inits at once: the second waits, then has nothing to do
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))
             before = self.current_revision(connection)
             if before is not None and before > self.head_revision():
                 raise BadInput(_newer(self.display_url, before))
+            if before is None:
+                _refuse_foreign_tables(connection, self.display_url)
             command.upgrade(self._alembic_config(connection), "head")
             ensure_database_id(connection)
         return before, self.head_revision()
@@ -497,6 +502,18 @@ def ensure_database_id(connection: Connection) -> str:
     value = secrets.token_hex(8)
     connection.execute(meta.insert().values(key=DATABASE_ID, value=value))
     return value
+
+
+def _refuse_foreign_tables(connection: Connection, where: str) -> None:
+    """BadInput when a database without arrears' schema has tables of the names arrears'
+    schema uses: somebody else's, which arrears must neither read nor try to create."""
+    from arrears.core.schema import metadata
+
+    clashing = sorted(set(inspect(connection).get_table_names()) & set(metadata.tables))
+    if clashing:
+        raise BadInput(f"{where} is not an arrears database, and has tables of the names "
+                       f"arrears uses ({', '.join(clashing)}): give arrears a database of "
+                       "its own (--db)")
 
 
 def _stored_revision(connection: Connection) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from arrears.core import demo, imports, invoices, schema
 from arrears.core.db import Database
 from arrears.core.plugins import Registry, get_plugin_manager
 
+DATA = Path(__file__).parent / "data"
 TABLES = ("customer", "contact", "invoice", "payment", "rate", "setup", "history", "meta")
 
 
@@ -111,6 +113,23 @@ def test_init_demo_twice_doubles_nothing(demo_cli: Any) -> None:
     result = demo_cli("init", "--demo").assert_success()
     assert "nothing changed" in result.stderr
     assert counts(demo_cli.db_url) == first
+
+
+@pytest.mark.parametrize("held", ["customers", "setup"])
+def test_init_demo_refuses_a_database_with_a_book_of_its_own(arrears_cli: Any, tmp_path: Any,
+                                                             held: str) -> None:
+    """The demo would replace the setup and merge its customers and invoices into the
+    real ones (the same account numbers, even): a real book is never touched."""
+    if held == "customers":
+        (tmp_path / "customers.csv").write_text("account,name,currency\nC0001,Real Inc,USD\n")
+        arrears_cli("import", "customers", tmp_path / "customers.csv").assert_success()
+    else:
+        arrears_cli("setup", "load", DATA / "setup.toml").assert_success()
+    before = counts(arrears_cli.db_url)
+    refused = arrears_cli("init", "--demo").assert_exit(2)
+    assert "already holds" in refused.stderr and "a database of its own" in refused.stderr
+    assert ("holds 1 customer of" if held == "customers" else "holds a setup of") in refused.stderr
+    assert counts(arrears_cli.db_url) == before
 
 
 def test_a_failed_demo_load_changes_nothing(arrears_db_url: str,

@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 
 from arrears.core.db import Database
 from arrears.core.schema import metadata
+from arrears.core.testing import backends
 
 
 def test_there_is_a_single_head(tmp_path):
@@ -133,4 +134,48 @@ def test_the_revision_commands_require_is_the_migrations_head(arrears_db_url):
 
     db = Database(arrears_db_url)
     assert HEAD_REVISION == db.head_revision()
+    db.dispose()
+
+
+def test_a_database_with_somebody_elses_tables_of_arrears_names_is_refused(arrears_db_url,
+                                                                           arrears_cli):
+    """Tables named as arrears' own, but without arrears' schema: not arrears' to read,
+    nor to create tables beside (``init`` used to fail half-way on "already exists")."""
+    db = Database(arrears_db_url)
+    with db.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text("CREATE TABLE customer (id INTEGER PRIMARY KEY, note TEXT)"))
+        connection.execute(text("INSERT INTO customer VALUES (1, 'theirs')"))
+    db.dispose()
+    for args in (["history"], ["init"], ["init", "--demo"]):
+        refused = arrears_cli(*args).assert_exit(2)
+        assert "is not an arrears database, and has tables of the names arrears uses " \
+               "(customer)" in refused.stderr, refused.stderr
+    with db.begin() as connection:
+        assert inspect(connection).get_table_names() == ["customer"]
+        assert connection.execute(text("SELECT note FROM customer")).scalars().all() == \
+            ["theirs"]
+    db.dispose()
+
+
+@backends("postgresql")  # SQLite's writers already take turns
+def test_inits_at_once_on_an_empty_database_all_succeed(arrears_db_url):
+    import os
+    import subprocess
+    import sys
+
+    db = Database(arrears_db_url)
+    with db.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE alembic_version"))
+    env = {**os.environ, "ARREARS_LOAD_PLUGINS": "", "ARREARS_DB": arrears_db_url}
+    inits = [subprocess.Popen([sys.executable, "-m", "arrears.core", "init"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    said = [init.communicate(timeout=120) for init in inits]
+    assert [init.returncode for init in inits] == [0, 0, 0], said
+    assert sum("schema created ->" in err for _, err in said) == 1
+    with db.begin() as connection:
+        assert db.current_revision(connection) == db.head_revision()
     db.dispose()

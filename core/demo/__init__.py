@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from arrears.core import imports, money, schema, setupfile
 from arrears.core.db import Database
 from arrears.core.domain import Setup
+from arrears.core.errors import BadInput
 from arrears.core.plugins import Registry
 
 SETUP = Path(__file__).with_name("setup.toml")
@@ -353,6 +354,31 @@ def _anchor(connection: Connection, today: date) -> tuple[date, bool]:
     return today, False
 
 
+def refuse_a_book(db: Database) -> None:
+    """BadInput when *db* holds a book or a setup that a demo did not load: the demo's
+    setup would replace its setup and the demo's customers and invoices be mixed into
+    its own (a demo loaded before is simply loaded again)."""
+    path = db.sqlite_path()
+    if path is not None and not path.exists():
+        return
+    with db.read() as connection:
+        if db.current_revision(connection) is None:
+            return  # no arrears schema: nothing of a book (init refuses foreign tables)
+        meta = schema.meta
+        if connection.execute(select(meta.c.value).where(meta.c.key == META_KEY)).first():
+            return
+        customers = connection.execute(select(func.count()).select_from(schema.customer))\
+            .scalar_one()
+        setups = connection.execute(select(func.count()).select_from(schema.setup)).scalar_one()
+    if customers or setups:
+        held = [f"{customers} customer{'' if customers == 1 else 's'}" if customers else "",
+                "a setup" if setups else ""]
+        raise BadInput(f"init --demo: {db.display_url} already holds "
+                       f"{' and '.join(h for h in held if h)} of its own, which the demo "
+                       "would be mixed into: give the demo a database of its own "
+                       "(--db sqlite:///demo.db)")
+
+
 def _store_setup(connection: Connection, setup: Setup, registry: Registry) -> bool:
     """Store the demo setup unless it is already the one in force; True if stored."""
     current = setupfile.stored(connection, registry)
@@ -422,4 +448,4 @@ def _minor(amount: str) -> int:
     return int(whole) * 100 + int(cents or 0)
 
 
-__all__ = ["SETUP", "Sample", "load", "sample"]
+__all__ = ["SETUP", "Sample", "load", "refuse_a_book", "sample"]
