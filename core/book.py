@@ -85,7 +85,9 @@ class Batch:
     Invoices are the open ones, with a promise whose date has passed already
     seen as ``broken`` (SEMANTICS.md §7); *promises_broken* are those still
     ``promised`` in the database, for the run to mark. Step runs and letters are those of
-    open invoices; *last_contact* is the latest contact before the run date;
+    open invoices; *lettered* is the date of each customer's latest letter, whatever it
+    lists, when on or after the run date; *last_contact* is the latest contact before
+    the run date;
     *queued* the outbox keys of messages about open invoices, or about no invoice.
     """
 
@@ -98,6 +100,7 @@ class Batch:
     invoice_ids: dict[str, int]
     queued: frozenset[str] = frozenset()
     promises_broken: tuple[tuple[int, int, date], ...] = ()  # (invoice id, customer id, date)
+    lettered: dict[str, date] = attrs.Factory(dict)
 
     def open_amounts(self) -> dict[str, dict[str, Decimal]]:
         amounts: dict[str, dict[str, Decimal]] = {}
@@ -205,6 +208,11 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
             PostedLetter(sequence, code, position, on, frozenset(listed[letter_id])))
     for account_letters in posted.values():
         account_letters.sort(key=lambda p: (p.date, p.position))
+    query = (select(letter.c.customer_id, func.max(letter.c.date))
+             .where(letter.c.customer_id.between(first, last), letter.c.date >= as_of)
+             .group_by(letter.c.customer_id))
+    lettered = {ids[customer_id]: on for customer_id, on in connection.execute(query)
+                if customer_id in ids}
 
     # The outbox keys of messages about the batch's open invoices, or about no invoice.
     outbox = schema.outbox
@@ -215,7 +223,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     queued = frozenset(key for key, customer_id, invoice_id in connection.execute(query)
                        if invoice_id in numbers or (invoice_id is None and customer_id in ids))
     return Batch(list(batch), open_invoices, contacts, step_runs, last_contact, posted,
-                 invoice_ids, queued, tuple(broken))
+                 invoice_ids, queued, tuple(broken), lettered)
 
 
 def load_payments(connection: Connection, batch: Sequence[Customer],

@@ -166,6 +166,11 @@ class Context:
         """Letters posted to the customer that list one of its open invoices, oldest first."""
         return self.batch.letters.get(customer.account, []) if self.batch else []
 
+    def lettered(self, customer: Customer) -> date | None:
+        """The date of the latest letter posted to the customer, whatever invoices it
+        lists, when on or after :attr:`as_of`; else None."""
+        return self.batch.lettered.get(customer.account) if self.batch else None
+
     def last_contact(self, customer: Customer) -> date | None:
         """The latest automated contact with the customer before :attr:`as_of`."""
         return self.batch.last_contact.get(customer.account) if self.batch else None

@@ -225,7 +225,7 @@ letter = Table(
     "letter",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False, index=True),
+    Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
     Column("run_id", Integer, ForeignKey("run.id")),
     Column("hierarchy", String(100)),
     Column("step", String(300)),
@@ -236,6 +236,7 @@ letter = Table(
     Column("currency", String(3), nullable=False),
     Column("total_minor", BigInteger, nullable=False),
     Column("fee_minor", BigInteger, nullable=False, default=0),
+    Index("ix_letter_customer_date", "customer_id", "date"),
 )
 
 

@@ -123,6 +123,7 @@ class LetterPlan:
     leading: Invoice
     grace_from: date
     grace_until: date
+    lettered: date | None = None  # Context.lettered: a letter of the run date or later
 
     @property
     def code(self) -> LetterCode:
@@ -134,6 +135,8 @@ class LetterPlan:
         if previous is not None and previous.date >= as_of:
             # One letter per customer per day, even with a code of 0 grace days.
             return f"{previous.code} was already posted on {previous.date.isoformat()}"
+        if self.lettered is not None and self.lettered >= as_of:  # listing paid invoices
+            return f"a letter was already posted on {self.lettered.isoformat()}"
         if as_of >= self.grace_until:
             return None
         days = f"{code.days} day{'' if code.days == 1 else 's'}"
@@ -172,7 +175,8 @@ def plan_letter(customer: Customer, leading: Invoice, context: Context) -> Lette
         position = min(_position(previous, sequence) + 1, len(sequence.letters) - 1)
         grace_from = previous.date
     grace_until = grace_from + timedelta(days=sequence.letters[position].days)
-    return LetterPlan(sequence, position, previous, leading, grace_from, grace_until)
+    return LetterPlan(sequence, position, previous, leading, grace_from, grace_until,
+                      context.lettered(customer))
 
 
 def _in_currency(amount: Decimal, currency: str, target: str, context: Context) -> Decimal:

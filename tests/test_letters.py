@@ -356,6 +356,32 @@ def test_a_paid_invoice_s_letters_no_longer_count(book, tmp_path):
         "C1", "LETTER1", ["INV-2"])
 
 
+def test_one_letter_a_day_even_when_the_first_letter_s_invoices_were_paid(book, tmp_path):
+    """SEMANTICS §5: one letter per customer. The day's letter listed INV-1 alone, paid
+    the same day; then a disputed overdue invoice is resolved: no second letter that
+    day; the next day LETTER1 (a paid invoice's letters no longer count)."""
+    book("import", "invoices", write(
+        tmp_path / "disputed.csv", "number,customer,invoice_date,due_date,amount,currency,"
+        "status\nINV-9,C1,2024-12-10,2025-01-12,80.00,USD,disputed\n")).assert_success()
+    first = create(book, "2025-01-16")
+    assert [(e["customer"], e["invoices"]) for e in first["letters"]] == [("C1", ["INV-1"])]
+    book("import", "payments", write(tmp_path / "payments.csv",
+                                     "invoice,date,amount\nINV-1,2025-01-16,1000.00\n")
+         ).assert_success()
+    book("invoice", "status", "INV-9", "resolved").assert_success()
+    again = create(book, "2025-01-16")
+    assert again["letters"] == []
+    assert {n["customer"]: n["reason"] for n in again["waiting"]}["C1"] == \
+        "a letter was already posted on 2025-01-16"
+    run = book("run", "--as-of", "2025-01-16", "--format", "json").assert_success().json()
+    assert [a for a in run["actions"] if a["customer"] == "C1"] == []
+    assert {n["customer"]: n["reason"] for n in run["skipped"]}["C1"] == \
+        "a letter was already posted on 2025-01-16"
+    later = create(book, "2025-01-17")
+    assert [(e["customer"], e["code"], e["invoices"]) for e in later["letters"]][0] == (
+        "C1", "LETTER1", ["INV-9"])
+
+
 def test_a_missing_rate_fails_that_customer_only(book, tmp_path):
     book("import", "customers", write(tmp_path / "more.csv",
                                       "account,name,currency\nE1,Euro,EUR\n")).assert_success()
