@@ -62,11 +62,23 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 """The run dates --as-of accepts: a run reaches years back (the history kept) and ahead."""
 
 
-def as_of_date(setup_: Setup, as_of: datetime | None) -> date:
+def as_of_date(setup_: Setup, as_of: datetime | None, *, acting: bool = False) -> date:
+    """The day a command decides for: *as_of*, or today in the setup's timezone. A
+    command *acting* (posting, sending, purging history) takes no day after today: a
+    mistyped year would act early, purge the history kept, and refuse every real day
+    after it as earlier than the last run."""
     if as_of is not None and not FIRST_DAY <= as_of.date() <= LAST_DAY:
         raise BadInput(f"--as-of: {as_of.date().isoformat()} is not a date arrears runs on "
                        f"(from {FIRST_DAY} to {LAST_DAY})")
-    return as_of.date() if as_of else clock.today(setup_.parameters.timezone)
+    today = clock.today(setup_.parameters.timezone)
+    if as_of is None:
+        return today
+    if acting and as_of.date() > today:
+        raise BadInput(f"--as-of: {as_of.date().isoformat()} is after today ({today} in "
+                       f"{setup_.parameters.timezone}): this command acts for today or a day "
+                       "gone by; `arrears simulate --as-of` shows what a day to come would "
+                       "bring")
+    return as_of.date()
 
 
 class ArrearsGroup(click.Group):
@@ -377,7 +389,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
     with db.read() as connection:
         setup_ = runtime.setup(connection)
         total = run_.count_customers(connection, shard)
-    day = as_of_date(setup_, as_of)
+    day = as_of_date(setup_, as_of, acting=True)
     with progress(total, "customers") as advance:
         result = run_.daily_run(
             db, runtime.pm, setup_, day, wait=not no_wait, progress=advance, shard=shard,

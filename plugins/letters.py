@@ -349,9 +349,9 @@ def create(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> None:
     with db.read() as connection:
         setup_ = runtime.setup(connection)
         total = run.count_customers(connection)
+    day = cli_.as_of_date(setup_, as_of, acting=True)
     with cli_.progress(total, "customers") as advance:
-        result = create_letters(db, runtime.pm, setup_, cli_.as_of_date(setup_, as_of),
-                                progress=advance)
+        result = create_letters(db, runtime.pm, setup_, day, progress=advance)
     cli_.emit(result, fmt, _letter_run_text)
     if result.status == "errors":
         sys.exit(1)

@@ -383,6 +383,21 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
         "entries": []}
 
 
+def test_a_day_after_today_is_simulated_but_never_run(one_customer, arrears_db_url):
+    """A mistyped year (2062 for 2026) would act decades early, purge the history kept
+    and refuse every real day after it: a command that acts takes no day to come."""
+    from datetime import date, timedelta
+
+    later = (date.today() + timedelta(days=2)).isoformat()  # after today in any timezone
+    assert one_customer("simulate", "--as-of", later, "--format", "json").assert_success()
+    for command in (["run"], ["letters", "create"]):
+        refused = one_customer(*command, "--as-of", later).assert_exit(2)
+        assert f"--as-of: {later} is after today (" in refused.stderr
+        assert "`arrears simulate --as-of`" in refused.stderr
+    assert query(arrears_db_url, "SELECT count(*) FROM run") == [(0,)]
+    assert query(arrears_db_url, "SELECT count(*) FROM history") == [(0,)]
+
+
 @pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"])
 def test_a_run_date_out_of_range_is_refused_and_changes_nothing(one_customer, arrears_db_url,
                                                                  day):
