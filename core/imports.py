@@ -139,10 +139,12 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def text(limit: int | None) -> Callable[[str], str]:
-    """A text cell of at most *limit* characters."""
+    """A text cell of at most *limit* characters, without NUL (PostgreSQL stores none)."""
     def parse(cell: str) -> str:
         if limit is not None and len(cell) > limit:
             raise ValueError(f"is longer than {limit} characters ({len(cell)})")
+        if "\x00" in cell:
+            raise ValueError("holds a NUL character (byte 0x00), which is not text")
         return cell
     return parse
 
