@@ -24,7 +24,11 @@ RUN_LOCK_KEY = 0x61727265  # "arre": the advisory lock key of the daily run
 SCHEMA_LOCK_KEY = 0x61727273  # "arrs": the advisory lock key of creating the schema
 
 
-BACKENDS = ("sqlite", "postgresql")
+DRIVERS = {  # SQLAlchemy's name of the one driver of each backend arrears speaks
+    "sqlite": ("pysqlite", "SQLite through Python's sqlite3 only: write sqlite:///FILE"),
+    "postgresql": ("psycopg", "PostgreSQL through psycopg 3 only: write "
+                   "postgresql://USER:PASSWORD@HOST[:PORT]/DB"),
+}
 # user:password@ after the scheme, hidden up to the last @ of the URL: a password
 # may hold / ? # unquoted, and one with an unquoted @ is refused (parse_url).
 _PASSWORD_IN_URL = re.compile(r"(?<=://)([^/?#@:\s]*):\S*@")
@@ -74,9 +78,12 @@ def parse_url(text: str) -> URL:
                        "password as %40 (the URL is not shown, it holds a password)")
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    if url.get_backend_name() not in BACKENDS:
-        shown = hide_password(url.render_as_string(hide_password=True))
+    shown = hide_password(url.render_as_string(hide_password=True))
+    if url.get_backend_name() not in DRIVERS:
         raise BadInput(f"--db: {shown}: arrears works with SQLite and PostgreSQL only ({usage})")
+    driver, only = DRIVERS[url.get_backend_name()]
+    if url.get_driver_name() != driver:  # bulk writes use sqlite3's and psycopg's own calls
+        raise BadInput(f"--db: {shown}: arrears reaches {only}")
     return url
 
 

@@ -21,6 +21,9 @@ SECRET = "Pw-only-here-7q"
     f"mysql://ar:{SECRET}@db.example/arrears",  # a backend arrears does not work with
     f"oracle+cx_oracle://ar:{SECRET}@db.example/arrears",
     f"postgresql://ar:x@{SECRET}@db.example/arrears",  # an @ in the password, unquoted
+    f"postgresql+psycopg2://ar:{SECRET}@db.example/arrears",  # drivers arrears does not use
+    f"postgresql+asyncpg://ar:{SECRET}@db.example/arrears",
+    "sqlite+aiosqlite:///arrears.db",
 ])
 def test_a_bad_url_is_refused_without_its_password(url):
     with pytest.raises(BadInput) as refused:
@@ -53,6 +56,13 @@ def test_options_libpq_refuses_are_bad_usage_without_a_server(arrears_pm, option
     unreachable = Cli(f"postgresql://ar:{SECRET}@127.0.0.1:1/arrears", arrears_pm)(
         "setup", "show").assert_exit(1)  # the URL is fine; the server is not there
     assert "database error on postgresql+psycopg://ar:***@127.0.0.1:1/" in unreachable.stderr
+
+
+def test_another_driver_is_refused_naming_the_one_arrears_uses():
+    with pytest.raises(BadInput, match="through psycopg 3 only: write postgresql://"):
+        parse_url("postgresql+psycopg2://ar@db.example/arrears")
+    with pytest.raises(BadInput, match="through Python's sqlite3 only: write sqlite:///FILE"):
+        parse_url("sqlite+aiosqlite:///arrears.db")
 
 
 def test_plain_postgresql_means_psycopg_3():
