@@ -563,8 +563,11 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
 
 
 def start_run(db: Any, kind: str, as_of: date) -> int:
-    """Record a run of *kind* (``run``, ``letters``) as started."""
+    """Record a run of *kind* (``letters``) as started. The caller holds the run lock
+    alone, so a run of *kind* still ``running`` was killed: it is marked ``interrupted``."""
     with db.begin() as connection:
+        connection.execute(runs.update().where(runs.c.kind == kind, runs.c.status == "running")
+                           .values(status="interrupted"))
         return _start(connection, kind, as_of)
 
 

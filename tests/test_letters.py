@@ -346,6 +346,27 @@ def test_a_daily_run_continues_the_sequence_of_the_standalone_run(book):
         ("C1", "LETTER2"), ("C3", "LETTER1")]
 
 
+def test_a_killed_letter_run_is_marked_interrupted_by_the_next(book, arrears_db_url,
+                                                               arrears_plugin):
+    from arrears.core import hookimpl
+
+    class PowerCut(BaseException):  # not an Exception: as if the process were killed
+        pass
+
+    @hookimpl(tryfirst=True)
+    def record_history():
+        raise PowerCut("the machine stopped")
+
+    plugin = arrears_plugin(record_history, name="crash")
+    with pytest.raises(PowerCut):
+        book("letters", "create", "--as-of", "2025-01-16")
+    assert query(arrears_db_url, "SELECT kind, status FROM run") == [("letters", "running")]
+    book.pm.unregister(plugin)
+    assert [e["customer"] for e in create(book, "2025-01-16")["letters"]] == ["C1"]
+    assert query(arrears_db_url, "SELECT kind, status FROM run ORDER BY id") == [
+        ("letters", "interrupted"), ("letters", "success")]
+
+
 def test_a_paid_invoice_s_letters_no_longer_count(book, tmp_path):
     create(book, "2025-01-16")
     book("import", "payments", write(tmp_path / "payments.csv",
