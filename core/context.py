@@ -91,6 +91,9 @@ class Context:
     open_amounts: Mapping[str, Mapping[str, Decimal]] = attrs.field(factory=dict)
     failures: dict[str, str] = attrs.field(factory=dict)
     assignments: dict[str, Assignment] = attrs.field(factory=dict)
+    # (invoice, step) the kernel is carrying out, and where each failed customer failed
+    acting: tuple[str, str] | None = None
+    failed_at: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     connection: Connection | None = None
     run_id: int | None = None
     simulate: bool = True
@@ -185,6 +188,8 @@ class Context:
         """Give up on *customer* for this command, with *reason*: whatever its decision
         did or stored is dropped, and a run records it as failed (to be run again)."""
         self.failures.setdefault(customer.account, reason)
+        if self.acting is not None:
+            self.failed_at.setdefault(customer.account, self.acting)
 
     # --- storing what an action makes (nothing when simulating) ----------------
     #

@@ -312,8 +312,10 @@ def _act(pm: pluggy.PluginManager, decision: Decision, customer: Customer, invoi
          note: Callable[..., None]) -> None:
     action = Action(customer.account, hierarchy.id, step.description, step.action,
                     invoice.number, context.as_of, step.document)
+    context.acting = (invoice.number, step.description)  # for a failure to name
     outcome = pm.hook.execute_action(action=action, customer=customer, invoice=invoice,
                                      step=step, hierarchy=hierarchy, context=context)
+    context.acting = None
     if outcome is None:
         outcome = Outcome(False, f'no installed plugin carries out action type "{step.action}"')
     if _record(decision, action, outcome, note):
@@ -357,24 +359,20 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
         if only is not None and placed[customer.account].hierarchy != only:
             continue
         mark = context.mark()
+        context.acting = None
         try:
             decision = decide(pm, customer, placed[customer.account], context)
         except ArrearsError as error:
-            context.forget(mark)
-            context.failures[customer.account] = str(error)
-            continue
+            context.fail(customer, str(error))
         except SQLAlchemyError:
             raise  # the batch's transaction is broken: the batch rolls back
         except Exception as error:  # a plugin's bug fails its customer, not the whole run
             if os.environ.get("ARREARS_DEBUG"):
                 raise  # the traceback, for whoever debugs the plugin
-            context.forget(mark)
             culprit = _culprit(pm, error)
-            context.failures[customer.account] = (
-                f"a plugin failed: {f'{culprit}: ' if culprit else ''}"
-                f"{type(error).__name__}: {error}")
-            continue
-        if customer.account in context.failures:  # a plugin gave up on it (context.fail)
+            context.fail(customer, f"a plugin failed: {f'{culprit}: ' if culprit else ''}"
+                                   f"{type(error).__name__}: {error}")
+        if customer.account in context.failures:  # raised, or a plugin gave up on it
             context.forget(mark)
             continue
         decisions.append(decision)
@@ -478,7 +476,8 @@ class DecideBatch:
                 break_promises(connection, context.batch, self.as_of, self.run_id)
                 failed = [HistoryEntry(self.as_of, "failed", reason, account,
                                        getattr(context.assignments.get(account), "hierarchy",
-                                               None), run=self.run_id)
+                                               None), *context.failed_at.get(account, ()),
+                                       run=self.run_id)
                           for account, reason in context.failures.items()]
                 if failed:
                     self.pm.hook.record_history(entries=failed, context=context)
@@ -488,7 +487,8 @@ class DecideBatch:
             len(context.batch.customers),
             ActionSpool.encode(a for d in decisions for a in d.actions),
             [n for d in decisions for n in d.skipped],
-            [Note(account, None, reason) for account, reason in context.failures.items()])
+            [Note(account, context.failed_at.get(account, (None, None))[1], reason)
+             for account, reason in context.failures.items()])
 
 
 def default_workers() -> int:

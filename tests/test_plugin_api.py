@@ -66,10 +66,11 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
     result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
     outcome = result.json()
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
-    assert outcome["errors"] == [{"customer": "C1", "step": None,
+    assert outcome["errors"] == [{"customer": "C1", "step": "Ping",
                                   "reason": "a plugin failed: pager: KeyError: 'phone'"}]
     [failed] = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
-    assert "KeyError" in failed["reason"] and failed["hierarchy"] == "STD"
+    assert "KeyError" in failed["reason"]
+    assert (failed["hierarchy"], failed["invoice"], failed["step"]) == ("STD", "INV-1", "Ping")
     with pytest.raises(KeyError):  # ARREARS_DEBUG: the plugin's author sees the traceback
         arrears_book.cli("run", "--as-of", "2025-01-17", env={"ARREARS_DEBUG": "1"})
 
@@ -91,11 +92,11 @@ def test_a_customer_a_plugin_gives_up_on_while_acting_is_failed_not_acted_on(boo
     result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
     outcome = result.json()
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
-    assert outcome["errors"] == [{"customer": "C1", "step": None,
+    assert outcome["errors"] == [{"customer": "C1", "step": "Ping",
                                   "reason": "the pager service refused C1"}]
-    assert [(e["kind"], e["hierarchy"], e["reason"])
+    assert [(e["kind"], e["hierarchy"], e["invoice"], e["step"], e["reason"])
             for e in arrears_book.history("--customer", "C1")] == [
-        ("failed", "STD", "the pager service refused C1")]
+        ("failed", "STD", "INV-1", "Ping", "the pager service refused C1")]
     activities = arrears_book.cli("activities", "--format", "json").assert_success().json()
     assert [a["customer"] for a in activities["activities"]] == ["C2"]
     # Not done, so done again once the pager takes it: C1's step runs on the rerun.

@@ -420,7 +420,7 @@ def test_a_letter_total_too_large_to_store_fails_its_customer_alone(arrears_cli,
     setup_loader()
     result = run(arrears_cli, "2025-01-16", code=1)
     assert [(a["customer"], a["action"]) for a in result["actions"]] == [("C2", "letter")]
-    assert result["errors"] == [{"customer": "C1", "step": None, "reason":
+    assert result["errors"] == [{"customer": "C1", "step": "First notice", "reason":
                                  "99000000000000000.00 USD is more than arrears can store"}]
     assert result["status"] == "errors"
 
