@@ -673,9 +673,7 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         with db.begin() as connection:
             db.serialize_runs(connection)
             last = last_success(connection)
-            if last is not None and last[1] > as_of:
-                raise BadInput(f"--as-of: {as_of.isoformat()} is before the last successful "
-                               f"run ({last[1].isoformat()}, run {last[0]})")
+            _refuse_before(last, as_of)
             if last is not None and last[1] == as_of:
                 return RunResult(last[0], as_of, "already-ran", shard=_name(shard),
                                  day="success" if shard else None)
@@ -717,6 +715,13 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         return result
 
 
+def _refuse_before(last: tuple[int, date] | None, as_of: date, more: str = "") -> None:
+    """BadInput if *as_of* is before the day of the *last* successful run (SEMANTICS §6)."""
+    if last is not None and last[1] > as_of:
+        raise BadInput(f"--as-of: {as_of.isoformat()} is before the last successful run "
+                       f"({last[1].isoformat()}, run {last[0]}){more}")
+
+
 def _name(shard: Shard | None) -> str | None:
     return None if shard is None else str(shard)
 
@@ -734,9 +739,15 @@ def _rates(db: Any, setup: Setup) -> Rates:
 
 def simulate(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
              hierarchy: str | None = None, workers: int = 1) -> RunResult:
-    """The actions a run would create on *as_of*; writes nothing."""
+    """The actions a run would create on *as_of*; writes nothing. A day before the last
+    successful run's is refused, as the run refuses it."""
     if hierarchy is not None and setup.hierarchy(hierarchy) is None:
         raise BadInput(f'--hierarchy: no hierarchy "{hierarchy}" in the setup')
+    with db.read() as connection:
+        _refuse_before(last_success(connection), as_of,
+                       ": a run for that day would be refused, so it would do nothing; "
+                       f"`arrears explain CUSTOMER --as-of {as_of.isoformat()}` shows what "
+                       "was decided for a customer then")
     result = RunResult(None, as_of, "simulation")
     job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), book.with_open_invoices(),
                       only=hierarchy)

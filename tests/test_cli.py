@@ -58,10 +58,23 @@ def test_misuse_exits_2_with_usage(tmp_path):
 
 
 def test_a_database_driver_that_is_not_installed_is_named(tmp_path):
+    # As on a machine without the [postgresql] extra: psycopg cannot be imported.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['psycopg'] = None; "
+         "from arrears.core.cli import main; main()",
+         "--db", "postgresql://u:p4ss@127.0.0.1/x", "setup", "show"],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "needs the Python package psycopg, which is not installed" in result.stderr
+    assert "pip install 'arrears[postgresql]'" in result.stderr
+    assert "p4ss" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_driver_arrears_does_not_speak_is_refused_naming_the_one_it_does(tmp_path):
     result = arrears("--db", "postgresql+pg8000://u:p4ss@127.0.0.1/x", "setup", "show",
                      cwd=tmp_path)
     assert result.returncode == 2
-    assert "needs the Python package pg8000, which is not installed" in result.stderr
+    assert "arrears reaches PostgreSQL through psycopg 3 only" in result.stderr
     assert "p4ss" not in result.stderr and "Traceback" not in result.stderr
 
 

@@ -86,6 +86,11 @@ def test_a_date_before_the_last_successful_run_is_refused(one_customer, arrears_
     result = one_customer("run", "--as-of", "2025-01-10").assert_exit(2)
     assert "2025-01-10 is before the last successful run (2025-01-16" in result.stderr
     assert query(arrears_db_url, "SELECT count(*) FROM run") == [(1,)]
+    # Simulate shows what a run would do: a run would be refused, so is the simulation.
+    simulated = one_customer("simulate", "--as-of", "2025-01-10").assert_exit(2)
+    assert "2025-01-10 is before the last successful run (2025-01-16" in simulated.stderr
+    assert "arrears explain CUSTOMER --as-of 2025-01-10" in simulated.stderr
+    one_customer("explain", "C1", "--as-of", "2025-01-10").assert_success()
 
 
 def test_simulation_writes_nothing(one_customer, snapshot):
