@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from arrears.core import hookimpl, options
 from arrears.core.context import Context
@@ -30,9 +31,16 @@ def exclude_customer(customer: Customer, hierarchy: Hierarchy, context: Context)
     balance = context.balance(customer)
     if balance < threshold:
         currency = context.setup.parameters.accounting_currency
-        return (f"customer aging balance {quantize(balance, currency)} {currency} is less than "
-                f"{threshold}")
+        return (f"customer aging balance {_shown(balance, currency, threshold)} {currency} is "
+                f"less than {threshold}")
     return None
+
+
+def _shown(amount: Decimal, currency: str, threshold: Decimal) -> str:
+    """*amount*, below *threshold*, in the currency's decimals, unless rounding it there
+    would hide that it is below (9.999909 is not "10.00 is less than 10.00")."""
+    rounded = quantize(amount, currency)
+    return str(rounded) if rounded < threshold else format(amount.normalize(), "f")
 
 
 @hookimpl
@@ -46,6 +54,6 @@ def exclude_invoices(invoices: Sequence[Invoice], hierarchy: Hierarchy,
     for invoice in invoices:
         amount = context.in_accounting_currency(invoice.open_amount, invoice.currency)
         if amount < threshold:
-            below[invoice.number] = (f"invoice amount {quantize(amount, currency)} {currency} "
-                                     f"is less than {threshold}")
+            below[invoice.number] = (f"invoice amount {_shown(amount, currency, threshold)} "
+                                     f"{currency} is less than {threshold}")
     return below

@@ -205,7 +205,8 @@ def test_thresholds_compare_in_the_accounting_currency(arrears_cli, tmp_path, se
                 "number,customer,invoice_date,due_date,amount,currency\n"
                 "E-1,E1,2024-12-16,2025-01-15,9.00,EUR\n"
                 "E-2,E2,2024-12-16,2025-01-15,9.50,EUR\n")
-    import_rows(arrears_cli, tmp_path, "rates", "currency,date,rate\nEUR,2025-01-01,1.06\n")
+    import_rows(arrears_cli, tmp_path, "rates", "currency,date,rate\nEUR,2025-01-01,1.06\n"
+                "EUR,2025-01-20,1.1111\n")
 
     def threshold(d):
         d["hierarchy"][0]["exclude"] = {"customer_balance_below": "10.00"}
@@ -217,6 +218,9 @@ def test_thresholds_compare_in_the_accounting_currency(arrears_cli, tmp_path, se
     excluded = arrears_cli("history", "--customer", "E1", "--format", "json").json()["entries"]
     assert excluded[0]["kind"] == "excluded"
     assert excluded[0]["reason"] == "customer aging balance 9.54 USD is less than 10.00"
+    # 9.00 EUR = 9.9999 USD: below, though 10.00 in cents; the reason must not say 10.00.
+    later = arrears_cli("explain", "E1", "--as-of", "2025-01-20", "--format", "json").json()
+    assert later["excluded"] == "customer aging balance 9.9999 USD is less than 10.00"
 
 
 def test_a_missing_rate_fails_that_customer_and_the_run_can_be_repeated(
