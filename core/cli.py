@@ -58,6 +58,26 @@ class Runtime:
             self._db.dispose()
 
 
+class Day(click.ParamType):
+    """An option's date, written ``YYYY-MM-DD`` exactly, as in the CSV files (click's
+    ``DateTime`` also took ``2025-1-6``); a ``datetime`` at midnight."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            day = imports.parse_date(str(value).strip())
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        return datetime(day.year, day.month, day.day)
+
+
+DAY = Day()
+
+
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 """The run dates --as-of accepts: a run reaches years back (the history kept) and ahead."""
 
@@ -79,6 +99,12 @@ def as_of_date(setup_: Setup, as_of: datetime | None, *, acting: bool = False) -
                        "gone by; `arrears simulate --as-of` shows what a day to come would "
                        "bring")
     return as_of.date()
+
+
+def _today(connection: Any, registry: Registry) -> date:
+    """Today in the stored setup's timezone; the machine's date when none is stored."""
+    stored = setupfile.stored(connection, registry)
+    return clock.today(stored.parameters.timezone) if stored else date.today()
 
 
 class ArrearsGroup(click.Group):
@@ -111,7 +137,7 @@ def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 def as_of_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+    return click.option("--as-of", type=DAY, default=None,
                         help="The date to decide for (YYYY-MM-DD); default today in the "
                              "setup's timezone.")(function)
 
@@ -245,7 +271,7 @@ def invoice() -> None:
 @invoice.command("status")
 @click.argument("number")
 @click.argument("status", type=click.Choice(COLLECTIONS_STATUSES), metavar="STATUS")
-@click.option("--date", "promised", type=click.DateTime(["%Y-%m-%d"]), default=None,
+@click.option("--date", "promised", type=DAY, default=None,
               help="The promised payment date (with STATUS promised).")
 @format_option("text", "json")
 @pass_runtime
@@ -254,7 +280,8 @@ def invoice_status(runtime: Runtime, number: str, status: str, promised: datetim
     """Set an invoice's collections status."""
     with runtime.database().begin() as connection:
         change = invoices.set_status(connection, number, status,
-                                     promised.date() if promised else None)
+                                     promised.date() if promised else None,
+                                     _today(connection, runtime.registry))
     emit(change, fmt, lambda c: f"invoice {c.invoice}: {c.previous} -> {c.status}"
          + (f" (promised {c.promised_date})" if c.promised_date else ""))
 
@@ -530,15 +557,14 @@ def activity() -> None:
 
 @activity.command("close")
 @click.argument("activity_id", metavar="ID", type=int)
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+@click.option("--date", "on", type=DAY, default=None,
               help="The closing date (YYYY-MM-DD); default today in the setup's timezone.")
 @format_option("text", "json")
 @pass_runtime
 def activity_close(runtime: Runtime, activity_id: int, on: datetime | None, fmt: str) -> None:
     """Close activity ID (closing a closed one changes nothing)."""
     with runtime.database().begin() as connection:
-        stored = setupfile.stored(connection, runtime.registry)
-        day = on.date() if on else as_of_date(stored, None) if stored else date.today()
+        day = on.date() if on else _today(connection, runtime.registry)
         row, changed = records.close_activity(connection, activity_id, day)
     click.echo(f"activity {row.id} ({row.customer}, {row.type}): closed on {row.closed}"
                if changed else f"activity {row.id} was already closed on {row.closed}",

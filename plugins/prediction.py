@@ -553,7 +553,7 @@ def _trained_text(summary: dict[str, Any]) -> str:
 
 
 def _as_of(help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+    return click.option("--as-of", type=cli_.DAY, default=None,
                         help=help_ + " (YYYY-MM-DD); default today in the setup's timezone.")
 
 

@@ -50,10 +50,32 @@ def test_status_changes_are_stored_and_recorded(book, arrears_db_url):
     (("INV-1", "disputed", "--date", "2025-02-01"), "--date: only status promised takes a date"),
     (("INV-404", "disputed"), 'INVOICE: no invoice "INV-404"'),
     (("INV-1", "lost"), "'lost' is not one of 'none', 'disputed'"),
-    (("INV-1", "promised", "--date", "02/01/2025"), "'02/01/2025' does not match the format"),
+    (("INV-1", "promised", "--date", "02/01/2025"), '"02/01/2025" is not a date (YYYY-MM-DD)'),
 ])
 def test_bad_status_input_changes_nothing(book, arrears_db_url, args, message):
     result = book("invoice", "status", *args).assert_exit(2)
     assert message in result.stderr
     assert invoice(arrears_db_url, "INV-1") == ("none", None)
     assert history(arrears_db_url) == []
+
+
+def test_a_change_by_hand_is_dated_today_in_the_setup_s_timezone(book, arrears_db_url, data,
+                                                                 tmp_path):
+    """UTC+14 and UTC−12 are 26 hours apart: their dates always differ, so at least one
+    of them is not the machine's date."""
+    import shutil
+
+    from arrears.core import clock
+
+    shutil.copy(data / "reminder_en.html", tmp_path)
+    template = (data / "setup.toml").read_text()
+    for number, zone in (("INV-1", "Pacific/Kiritimati"), ("INV-2", "Etc/GMT+12")):
+        (tmp_path / "setup.toml").write_text(
+            template.replace('timezone = "UTC"', f'timezone = "{zone}"'))
+        book("setup", "load", tmp_path / "setup.toml").assert_success()
+        book("invoice", "status", number, "disputed").assert_success()
+        with create_engine(arrears_db_url).connect() as connection:
+            [on] = connection.execute(text(
+                "SELECT h.date FROM history h JOIN invoice i ON i.id = h.invoice_id "
+                f"WHERE i.number = '{number}'")).scalars().all()
+        assert str(on) == clock.today(zone).isoformat()

@@ -407,6 +407,14 @@ def test_a_day_after_today_is_simulated_but_never_run(one_customer, arrears_db_u
     assert query(arrears_db_url, "SELECT count(*) FROM history") == [(0,)]
 
 
+@pytest.mark.parametrize("day", ["2025-1-16", "16.01.2025", "2025-01-16T00:00", "2025-02-30"])
+def test_an_option_date_is_yyyy_mm_dd_exactly_as_in_the_csv_files(one_customer, day):
+    for args in (["run", "--as-of", day], ["simulate", "--as-of", day],
+                 ["invoice", "status", "INV-1", "promised", "--date", day]):
+        refused = one_customer(*args).assert_exit(2)
+        assert f'"{day}" is not a date (YYYY-MM-DD)' in refused.stderr
+
+
 @pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"])
 def test_a_run_date_out_of_range_is_refused_and_changes_nothing(one_customer, arrears_db_url,
                                                                  day):
