@@ -79,6 +79,9 @@ def check_step(step: Step, setup: Setup) -> Iterable[str]:
         yield f'recipient: expected one of {", ".join(RECIPIENTS)}, got "{step.recipient}"'
     elif step.recipient == "customer" and step.contact_purpose is None:
         yield 'contact_purpose: is required when recipient is "customer"'
+    elif step.recipient != "customer" and step.contact_purpose is not None:
+        yield (f'contact_purpose: is used only when recipient is "customer" (the '
+               f'{step.recipient} has its address in the setup)')
 
 
 @hookimpl

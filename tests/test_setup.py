@@ -193,6 +193,15 @@ def test_recipient_rules_of_email_steps(arrears_cli, write_setup):
             'step 5 ("Create activity"): recipient: is not used by action type "activity"')
 
 
+def test_a_contact_purpose_is_refused_where_it_would_be_ignored(arrears_cli, write_setup):
+    def bad(d):
+        std(d)["step"][0]["recipient"] = "collections_agent"  # keeps contact_purpose billing
+
+    refused(arrears_cli, write_setup(bad),
+            'step 1 ("Pre-dunning"): contact_purpose: is used only when recipient is '
+            '"customer" (the collections_agent has its address in the setup)')
+
+
 def test_email_template_problems_name_the_template(arrears_cli, write_setup):
     def bad(d):
         template = d["email_template"][0]
