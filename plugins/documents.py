@@ -262,10 +262,36 @@ def _fonts() -> Any:
     return FontConfiguration()
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+@cache
+def _fetcher() -> Any:
+    """What a letter may load besides its own HTML: ``data:`` URIs, and image files by
+    an absolute ``file://`` path (a logo). Nothing from the network and no other file:
+    the letter's template comes from the setup and its text from the book, and neither
+    may put a local file (the environment, a password file) into a letter that is
+    posted, nor make this machine request another's."""
+    from urllib.parse import unquote, urlsplit
+
+    _weasyprint()
+    from weasyprint.urls import URLFetcher
+
+    class LetterFetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parts = urlsplit(url)
+            if parts.scheme.lower() == "file" and \
+                    not unquote(parts.path).lower().endswith(IMAGE_SUFFIXES):
+                raise ValueError(f"a letter loads no file but an image ({url})")
+            return super().fetch(url, headers)
+
+    return LetterFetcher(allowed_protocols=("data", "file"), allow_redirects=False)
+
+
 @cache
 def _css(source: str) -> Any:
     """A stylesheet parsed once."""
-    return _weasyprint().CSS(string=source, font_config=_fonts())
+    return _weasyprint().CSS(string=source, font_config=_fonts(), url_fetcher=_fetcher())
 
 
 def html_to_pdf(html: str, page_size: str, texts: dict[str, str], *,
@@ -278,7 +304,7 @@ def html_to_pdf(html: str, page_size: str, texts: dict[str, str], *,
     weasyprint = _weasyprint()
     sheets = [_css(builtin("letter.css"))] if builtin_stylesheet else []
     sheets.append(_css(page_rule(page_size)))
-    page = weasyprint.HTML(string=html)
+    page = weasyprint.HTML(string=html, url_fetcher=_fetcher())
     laid_out = page.render(stylesheets=sheets, font_config=_fonts())
     if len(laid_out.pages) > 1:
         numbers = (f"@page {{ @bottom-right {{ content: {_css_string(texts['page'] + ' ')} "

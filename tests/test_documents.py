@@ -496,3 +496,56 @@ def test_a_code_s_text_may_come_from_a_file_next_to_the_setup(book, tmp_path):
     book.export(str(out), "--customer", "C2", "--as", "html")
     html = (out / f"C2-LETTER2-{letter_id(book, 'C2', 'LETTER2')}.html").read_text()
     assert "<p>Hej Nordisk Handel AB!</p><p>Betala 1\xa0005,00\xa0kr.</p>" in html
+
+
+@needs_pdf
+def test_a_letter_loads_no_local_file_but_an_image_and_nothing_from_the_network(book, tmp_path):
+    """A setup's letter text or template must not embed the environment or a password file
+    in a letter posted to a customer, nor make this machine fetch URLs; a logo still loads."""
+    import base64
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(base64.b64decode(  # a 1x1 PNG
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    port = server.server_address[1]
+    text = (f'Pay now. <a rel="attachment" href="file://{secret}">x</a>'
+            f'<link rel="attachment" href="file:///proc/self/environ">'
+            f'<img src="http://127.0.0.1:{port}/tracker.png">'
+            f'<img src="file://{logo}" alt="logo">')
+
+    def hostile(document: dict[str, Any]) -> None:
+        document["letter_sequence"][0]["letter"][0]["text"] = {"en": text}
+
+    book.load(hostile).assert_success()  # the letters already posted are exported with it
+    out = tmp_path / "letters"
+    try:
+        book.export(str(out), "--customer", "C1")
+    finally:
+        server.shutdown()
+    pdfs = sorted(out.glob("*.pdf"))
+    assert pdfs and asked == []
+    for pdf in pdfs:
+        raw = pdf.read_bytes()
+        assert b"TOP-SECRET-VALUE" not in raw and b"PATH=" not in raw
+        assert b"/EmbeddedFile" not in raw
+    pypdf = pytest.importorskip("pypdf")
+    images = [image for pdf in pdfs for page in pypdf.PdfReader(pdf).pages
+              for image in page.images]
+    assert images  # the logo, from a file:// path to an image
