@@ -30,6 +30,7 @@ BadInput (exit 2).
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import os
 import re
@@ -106,14 +107,33 @@ class SmtpConfig:
     __str__ = __repr__
 
     def scrub(self, text: str) -> str:
-        """*text* without the password in any form it could take."""
-        if self.password:
-            for form in {self.password, quote(self.password, safe=""), quote(self.password)}:
+        """*text* without the password in any form it could take: as written, percent-
+        encoded, with its whitespace collapsed (as replies are shown), or inside base64
+        (a server that echoes the AUTH PLAIN or LOGIN data it was sent)."""
+        if not self.password:
+            return text
+        secret = self.password.encode()
+
+        def hide(token: re.Match[str]) -> str:
+            try:
+                decoded = base64.b64decode(token[0] + "=" * (-len(token[0]) % 4))
+            except ValueError:  # binascii.Error: not base64 after all
+                return token[0]
+            return "***" if secret in decoded else token[0]
+
+        text = _BASE64.sub(hide, text)
+        for form in sorted({self.password, quote(self.password, safe=""),
+                            quote(self.password), " ".join(self.password.split())},
+                           key=len, reverse=True):
+            if form:
                 text = text.replace(form, "***")
         return text
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.cafile)
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}")
 
 
 def parse_url(url: str, *, source: str = "--smtp") -> SmtpConfig:

@@ -789,6 +789,17 @@ def test_the_url_is_parsed_and_its_password_never_shown():
         assert "S@CR" not in shown and "S%40CR" not in shown
     assert config.display == "smtp://apikey:***@smtp.example.net:587?starttls=1"
     assert config.scrub("535 bad S@CR:ET/1 and S%40CR%3AET%2F1") == "535 bad *** and ***"
+    # A server echoing the AUTH data it was sent: base64, padded or not; and a password
+    # with runs of whitespace, shown collapsed as replies are.
+    import base64
+
+    plain = base64.b64encode(b"\0apikey\0S@CR:ET/1").decode()
+    login = base64.b64encode(b"S@CR:ET/1").decode().rstrip("=")
+    assert config.scrub(f"535 5.7.8 invalid: {plain} / {login} ok") == \
+        "535 5.7.8 invalid: *** / *** ok"
+    spaced = parse_url("smtp://u:a%20%20b%09c@h")
+    assert spaced.scrub("535 no a b c here") == "535 no *** here"
+    assert spaced.scrub("Ok9876 QUJD") == "Ok9876 QUJD"  # base64-like words stay
     plain = parse_url("smtp://mail.example.net")
     assert (plain.port, plain.user, plain.password, plain.timeout, plain.per_connection) == (
         25, None, None, 30.0, 100)
