@@ -138,13 +138,27 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def text(limit: int | None) -> Callable[[str], str]:
-    """A text cell of at most *limit* characters, without NUL (PostgreSQL stores none)."""
+# Control characters are no text: NUL cannot even be stored by PostgreSQL, and the
+# others (ESC above all) would reach the terminal of whoever lists the data, and mail
+# headers. A tab is allowed; line breaks only where a value has lines (an address).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text(limit: int | None, *, lines: int = 1) -> Callable[[str], str]:
+    """A text cell of at most *limit* characters and *lines* lines, with no control
+    character but tab and, with more than one line, line breaks."""
+    control = _CONTROL if lines == 1 else _CONTROL_BUT_LINES
+
     def parse(cell: str) -> str:
         if limit is not None and len(cell) > limit:
             raise ValueError(f"is longer than {limit} characters ({len(cell)})")
-        if "\x00" in cell:
-            raise ValueError("holds a NUL character (byte 0x00), which is not text")
+        if (found := control.search(cell)) is not None:
+            what = "a line break" if found[0] in "\r\n" else \
+                f"the control character U+{ord(found[0]):04X}"
+            raise ValueError(f"holds {what}, which is not allowed here")
+        if lines > 1 and len(cell.splitlines()) > lines:
+            raise ValueError(f"has more than {lines} lines ({len(cell.splitlines())})")
         return cell
     return parse
 
@@ -498,6 +512,8 @@ def _present(rows: list[Row], names: Iterable[str]) -> list[str]:
 
 CUSTOMER_OPTIONAL = ("customer_group", "country", "language", "sales_group",
                      "collections_agent", "letter_sequence", "address")
+ADDRESS_LIMIT, ADDRESS_LINES = 500, 10
+"""A postal address: what a letter's window shows, not a document of its own."""
 
 
 def _plan_customers(ctx: Context, rows: list[Row]) -> Changes:
@@ -745,7 +761,8 @@ SPECS: dict[str, Spec] = {
         Field("name", column_text(customers_t.c.name), required=True),
         Field("currency", parse_currency, required=True, repeats=True),
         *(Field(name, column_text(customers_t.c[name]), repeats=True)
-          for name in CUSTOMER_OPTIONAL),
+          for name in CUSTOMER_OPTIONAL if name != "address"),
+        Field("address", text(ADDRESS_LIMIT, lines=ADDRESS_LINES)),
         Field("credit_limit", minor, after="currency"),
     ), ("account",), _plan_customers),
     "contacts": Spec("contacts", contacts_t, (

@@ -69,13 +69,19 @@ def indented(value: Any, level: int) -> str:
 _scalar = json.JSONEncoder(ensure_ascii=False).encode
 
 
+# Control characters in a cell written as escapes: a value stored before the import
+# refused them must not steer the terminal (ESC sequences) or break the table's lines.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+
+
 def plain(value: Any) -> str:
-    """A value as a table cell."""
+    """A value as a table cell: one line, no control characters."""
     if value is None:
         return ""
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return str(value).translate(_ESCAPES)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -30,3 +30,12 @@ def test_streamed_items_are_written_as_json_dumps_writes_them(item):
     expected = json.dumps({"run": 1, "actions": [output.converter.unstructure(item)] * 2},
                           ensure_ascii=False, indent=2) + "\n"
     assert "".join(pieces) == expected
+
+
+def test_a_table_cell_never_steers_the_terminal_nor_breaks_its_line():
+    """Values stored before the import refused control characters are shown escaped."""
+    shown = output.table([("C1\x1b]0;PWNED\x07\x1b[2J", "INV-1\r\nBcc: x", "a\tb\x9b")],
+                         ["customer", "invoice", "note"])
+    assert "\x1b" not in shown and "\r" not in shown and "\x9b" not in shown
+    header, row = shown.splitlines()
+    assert row.split() == ["C1\\x1b]0;PWNED\\x07\\x1b[2J", "INV-1\\r\\nBcc:", "x", "a\\tb\\x9b"]
