@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -204,12 +204,6 @@ def code_text(document: LetterDocument, language: str) -> str:
     return TEXTS[language]["text"]
 
 
-@lru_cache(maxsize=64)
-def _compiled(source: str) -> Any:
-    """A template compiled once in the sandbox (with autoescaping)."""
-    return templating.environment(html=True).from_string(source)
-
-
 def letter_html(document: LetterDocument, *, inline_stylesheet: bool = True) -> str:
     """The letter as one HTML page, rendered in the sandbox with autoescaping.
 
@@ -221,9 +215,9 @@ def letter_html(document: LetterDocument, *, inline_stylesheet: bool = True) -> 
         values["stylesheet"] = Markup("")
     source = document.code.template if document.code and document.code.template else None
     try:
-        text = _compiled(code_text(document, values["language"])).render(values)
+        text = templating.render(code_text(document, values["language"]), values, html=True)
         values["text"] = _paragraphs(text)
-        return str(_compiled(source or builtin("letter.html")).render(values))
+        return templating.render(source or builtin("letter.html"), values, html=True)
     except TemplateError as error:
         part = "template" if source else "text"
         raise ArrearsError(f"{part}: {getattr(error, 'message', None) or error}") from None

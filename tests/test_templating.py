@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import attrs
 import pytest
+from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from arrears.core import context, domain, templating
@@ -67,3 +68,30 @@ def test_what_the_sandbox_refused_it_still_refuses(source):
     with pytest.raises((SecurityError, templating.TemplateError)):
         templating.render(source, VALUES)
     assert len(INVOICES) == 2
+
+
+@pytest.mark.parametrize(("source", "problem"), [
+    ("{{ 'a' * 4 * 10**8 }}", "repeating makes more than 100,000 items"),
+    ("{{ [0] * 200000 }}", "repeating makes more than 100,000 items"),
+    ("{{ 10 ** 5000 }}", "an exponent above 1000 (5000)"),
+    ("{% for x in range(100000) %}{% for y in range(100000) %}{% endfor %}{% endfor %}",
+     "the template's loops take more than 1,000,000 numbers from range()"),
+])
+def test_a_template_cannot_make_the_machine_run_out(source, problem):
+    """Checked (compiled) at once, without folding the constant; rendering fails fast."""
+    import time
+
+    started = time.monotonic()
+    assert templating.check(source) is None
+    with pytest.raises(TemplateError) as failed:
+        templating.render(source, {})
+    assert problem in templating.problem(failed.value)
+    assert time.monotonic() - started < 5  # not minutes, not gigabytes
+
+
+def test_what_templates_do_with_numbers_and_loops_still_works():
+    source = ("{{ '-' * 40 }}|{{ 2 ** 10 }}|{{ 3 * 4 }}|"
+              "{% for i in range(3) %}{% for j in range(1000) %}{% endfor %}{{ i }}{% endfor %}")
+    assert templating.render(source, {}) == "-" * 40 + "|1024|12|012"
+    for _ in range(30):  # the budget is each rendering's own
+        assert templating.render("{% for i in range(100000) %}{% endfor %}ok", {}) == "ok"
