@@ -116,7 +116,10 @@ _UNSAFE = re.compile(r"[^\w.-]+")
 
 
 def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part).strip("._")[:80] or "_"
+    """*part* of a file name: unsafe characters as ``_``, at most 80 bytes of UTF-8 (a
+    file system's limit is 255 bytes, not characters; cut between characters)."""
+    safe = _UNSAFE.sub("_", part).strip("._")
+    return safe.encode()[:80].decode(errors="ignore") or "_"
 
 
 def file_name(document: LetterDocument, fmt: str) -> str:

@@ -549,3 +549,20 @@ def test_a_letter_loads_no_local_file_but_an_image_and_nothing_from_the_network(
     images = [image for pdf in pdfs for page in pypdf.PdfReader(pdf).pages
               for image in page.images]
     assert images  # the logo, from a file:// path to an image
+
+
+def test_a_file_name_is_cut_in_bytes_not_characters(book, tmp_path):
+    """100 characters of 4 bytes each made a 400-byte name, which no file system takes."""
+    account = "\U0001d538" * 100
+    for kind, content in (("customers", f"account,name,currency\n{account},Wide,USD\n"),
+                          ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                                       f"W-1,{account},2024-12-16,2025-01-15,10.00,USD\n")):
+        path = book.folder / f"more-{kind}.csv"
+        path.write_text(content)
+        book.cli("import", kind, path).assert_success()
+    book.cli("letters", "create", "--as-of", "2025-01-23").assert_success()
+    out = tmp_path / "letters"
+    result = book.export(str(out), "--customer", account, "--as", "html", "--format", "json")
+    [written] = [p.name for p in out.iterdir()]
+    assert len(written.encode()) <= 255 and written.startswith("\U0001d538" * 20)
+    assert result.json()["errors"] == []
