@@ -56,6 +56,7 @@ __all__ = [
     "predict_payment",
     "act_on_prediction",
     "deliver_messages",
+    "check_delivery_settings",
 ]
 
 # --- declaring what a plugin adds (called once per command, before the setup is read)
@@ -334,4 +335,20 @@ def deliver_messages(
         ``smtp`` (the ``--smtp`` URL; unset when not given).
     :returns: True when this plugin delivers *channel* (having consumed
         the messages it could), None to let the next implementation decide.
+    """
+
+
+@hookspec
+def check_delivery_settings(settings: Mapping[str, str]) -> Sequence[str] | None:
+    """Say what is wrong with the settings of the channels you deliver.
+
+    Called by ``arrears outbox send`` when no message is queued, so that a setting
+    that could never work (a malformed ``--smtp`` URL) fails the command on a quiet
+    day too, and a scheduled send is mended before mail is waiting. (With messages
+    queued, :func:`deliver_messages` raising ``BadInput`` says it.) A setting not
+    given at all is no problem while there is nothing to send.
+
+    :param settings: as for :func:`deliver_messages`.
+    :returns: the problems, each naming the setting and never showing a secret;
+        nothing (None or empty) when the settings given are usable.
     """

@@ -121,7 +121,11 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
     with db.read() as connection:
         rows = connection.execute(query).all()
     summary = SendSummary()
-    if not rows:
+    if not rows:  # nothing to send: still refuse settings that could never work
+        problems = [problem for answer in pm.hook.check_delivery_settings(settings=settings)
+                    for problem in answer or ()]
+        if problems:
+            raise BadInput(problems)
         return summary
     database_id = _database_id(db)
     by_channel: dict[str, list[Any]] = {}

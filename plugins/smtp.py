@@ -192,12 +192,20 @@ def parse_url(url: str, *, source: str = "--smtp") -> SmtpConfig:
         starttls=starttls_on, timeout=timeout, per_connection=per_connection, cafile=cafile)
 
 
-def config_from(settings: Mapping[str, str]) -> SmtpConfig:
-    """The server from ``settings["smtp"]`` (``--smtp``), else ``$ARREARS_SMTP_URL``."""
+def given_config(settings: Mapping[str, str]) -> SmtpConfig | None:
+    """The server from ``settings["smtp"]`` (``--smtp``), else ``$ARREARS_SMTP_URL``;
+    None when neither is given. BadInput when the one given is wrong."""
     if settings.get("smtp"):
         return parse_url(settings["smtp"], source="--smtp")
     if os.environ.get(ENV):
         return parse_url(os.environ[ENV], source=f"${ENV}")
+    return None
+
+
+def config_from(settings: Mapping[str, str]) -> SmtpConfig:
+    """The server :func:`given_config` names; BadInput when none is given."""
+    if (config := given_config(settings)) is not None:
+        return config
     raise BadInput(f"no SMTP server to send email through: give --smtp URL or set ${ENV} "
                    f"({URL_FORM})")
 
@@ -492,6 +500,15 @@ def _close(client: SMTP | None) -> None:
 
 
 # --- the hook ---------------------------------------------------------------------------
+
+
+@hookimpl
+def check_delivery_settings(settings: Mapping[str, str]) -> list[str]:
+    try:
+        given_config(settings)
+    except BadInput as error:
+        return [f"channel {CHANNEL!r}: {problem}" for problem in error.problems]
+    return []
 
 
 @hookimpl(trylast=True)

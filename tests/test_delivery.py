@@ -277,6 +277,21 @@ def test_plain_smtp_delivers_real_mime_once(book, smtp_server, arrears_db_url):
     assert len(server.inbox.received) == 3
 
 
+def test_a_url_that_could_never_work_fails_a_send_with_nothing_to_send(arrears_cli):
+    """A scheduled send is told on a quiet day that its setting is wrong, not on the
+    day mail is waiting; no setting at all is fine while nothing is queued."""
+    nothing = send(arrears_cli, None)
+    assert nothing.json()["messages"] == [] and "no queued messages" in nothing.stderr
+    wrong = send(arrears_cli, f"smtpx://{quote(USER, safe='')}:{quote(PASSWORD, safe='')}"
+                              "@127.0.0.1:25", code=2)
+    assert "Error: channel 'email': --smtp: the scheme must be smtp or smtps" in wrong.stderr
+    from_env = send(arrears_cli, None, code=2,
+                    env={"ARREARS_SMTP_URL": "smtp://127.0.0.1:25?timeout=soon"})
+    assert "$ARREARS_SMTP_URL: timeout= must be a number of seconds" in from_env.stderr
+    shown = wrong.stdout + wrong.stderr + from_env.stdout + from_env.stderr
+    assert PASSWORD not in shown and quote(PASSWORD, safe="") not in shown
+
+
 def test_show_gives_a_message_as_its_recipient_reads_it(book, smtp_server):
     listed = outbox(book)
     english = book("outbox", "show", str(listed["billing@keycorp.example"]["id"]),
@@ -670,7 +685,7 @@ def test_the_smtp_sender_is_a_builtin_plugin(arrears_cli):
     listed = {p["name"]: p for p in arrears_cli("plugins", "--format", "json").json()["plugins"]}
     assert listed["smtp"]["source"] == "builtin"
     assert listed["smtp"]["module"] == "arrears.plugins.smtp"
-    assert listed["smtp"]["hooks"] == ["deliver_messages"]
+    assert listed["smtp"]["hooks"] == ["check_delivery_settings", "deliver_messages"]
 
 
 # --- the hook, for channels of other plugins -------------------------------------------------
