@@ -13,7 +13,7 @@ from datetime import date
 import pluggy
 from sqlalchemy import Connection, delete, select, true
 
-from arrears.core import book, schema
+from arrears.core import book, plugins, schema
 from arrears.core.clock import utcnow
 from arrears.core.context import Context, Rates
 from arrears.core.domain import Assignment, Customer, Hierarchy, Setup
@@ -67,8 +67,20 @@ def in_pool(pm: pluggy.PluginManager, setup: Setup, pool_id: str,
     pool = setup.pool(pool_id)
     assert pool is not None, "the setup check guarantees every hierarchy's pool exists"
     kept = {c.account for c in customers}
-    for answer in pm.hook.select_customers(pool=pool, customers=customers, context=context):
-        kept &= {c.account for c in answer}
+
+    def fail(reason: str) -> None:  # a plugin's failure fails the customers it sorted
+        kept.clear()
+        for customer in customers:
+            context.failures.setdefault(customer.account, reason)
+
+    with plugins.failing(pm, fail):
+        for answer in pm.hook.select_customers(pool=pool, customers=customers,
+                                               context=context):
+            try:
+                kept &= {c.account for c in answer}
+            except (TypeError, AttributeError):
+                raise plugins.wrong_answer(pm, "select_customers", answer,
+                                           "the customers kept, or None") from None
     kept -= set(context.failures)
     return [c for c in customers if c.account in kept]
 

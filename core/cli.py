@@ -21,7 +21,15 @@ from arrears.core import run as run_
 from arrears.core.db import DEFAULT_URL, Database, hide_password, refuses_url
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
 from arrears.core.errors import ArrearsError, BadInput
-from arrears.core.plugins import PluginManager, Registry, get_plugin_manager, list_plugins
+from arrears.core.plugins import (
+    PluginManager,
+    Registry,
+    add_commands,
+    get_plugin_manager,
+    list_plugins,
+    plugin_label,
+    third_party_culprit,
+)
 
 
 @attrs.define
@@ -714,7 +722,7 @@ def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: 
         click.echo(f"Error: channel {channel!r}: {reason}", err=True)
     if summary.refused:
         sys.exit(2)
-    if summary.failed or summary.uncertain or summary.queued:
+    if summary.failed or summary.uncertain or summary.queued or summary.no_sender:
         sys.exit(1)
 
 
@@ -753,7 +761,7 @@ def main(argv: list[str] | None = None) -> None:
         runtime = Runtime(get_plugin_manager())
         for warning in runtime.pm.warnings:
             click.echo(f"warning: {warning}", err=True)
-        runtime.pm.hook.register_commands(cli=cli)
+        add_commands(runtime.pm, cli)
         # A run allocates a few objects per open invoice, all freed with their batch, and
         # almost never a cycle: at Python's default thresholds the collector scanned the
         # batch's live objects over and over (16 % of a usual day's run). What start-up loaded lives
@@ -765,11 +773,17 @@ def main(argv: list[str] | None = None) -> None:
     except ArrearsError as error:  # before a command runs: a plugin that cannot load
         click.echo(f"Error: {error}", err=True)
         sys.exit(error.exit_code)
-    except Exception as error:  # a bug, not bad input: say so without a traceback
+    except Exception as error:  # a bug, not bad input: say whose, without a traceback
         if os.environ.get("ARREARS_DEBUG"):
             raise
-        click.echo(f"arrears: internal error: {type(error).__name__}: "
-                   f"{hide_password(str(error))}\n"
-                   "Run again with ARREARS_DEBUG=1 for the traceback, and please report it.",
-                   err=True)
+        message = f"{type(error).__name__}: {hide_password(str(error))}"
+        plugin = third_party_culprit(runtime.pm, error) if "runtime" in locals() else None
+        if plugin is None:
+            click.echo(f"arrears: internal error: {message}\nRun again with ARREARS_DEBUG=1 "
+                       "for the traceback, and please report it.", err=True)
+        else:
+            click.echo(f"arrears: {plugin_label(runtime.pm, plugin)} failed: {message}\nRun "
+                       "again with ARREARS_DEBUG=1 for the traceback and report it to the "
+                       "plugin's authors, or leave it out with "
+                       f"ARREARS_DISABLE_PLUGINS={plugin}", err=True)
         sys.exit(1)

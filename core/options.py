@@ -21,7 +21,12 @@ def decimal(value: Any) -> Decimal:
 
 
 def strings(value: Any) -> tuple[str, ...]:
-    """A string or an array of strings, as a tuple."""
+    """A string or an array of strings, as a tuple. A string of several lines (the text
+    of a ``.txt`` file next to the setup file) is one item a line, blank lines left out."""
+    if isinstance(value, str) and "\n" in value:
+        value = [line.strip() for line in value.splitlines() if line.strip()]
+        if not value:
+            raise ValueError("expected a value a line, got blank lines only")
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
         raise ValueError(f"expected a string or an array of strings, got {show(value)}")
@@ -49,9 +54,15 @@ def identifier(value: Any) -> str:
     return stripped
 
 
-def count(value: Any) -> int:
+def whole(value: Any) -> int:
+    """A whole number, written as one (not ``"7"``, ``7.0`` or ``true``)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected a whole number, got {show(value)}")
+    return value
+
+
+def count(value: Any) -> int:
+    value = whole(value)
     if value < 0:
         raise ValueError(f"expected 0 or more, got {value}")
     return value

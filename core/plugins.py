@@ -13,15 +13,20 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import Distribution, entry_points
 from types import ModuleType
 from typing import Any
 
 import attrs
+import click
 import pluggy
+from sqlalchemy.exc import SQLAlchemyError
 
 from arrears.core import hookspecs
 from arrears.core.domain import ActionType, SetupOption
@@ -36,6 +41,12 @@ def _names(variable: str) -> list[str] | None:
     if value is None:
         return None
     return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _canonical(distribution: str | None) -> str | None:
+    """A distribution's name as pip compares them (PEP 503): ``Arrears_SMS`` is
+    ``arrears-sms``."""
+    return None if distribution is None else re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 class PluginManager(pluggy.PluginManager):
@@ -62,8 +73,15 @@ def get_plugin_manager(*, entrypoints: bool = True) -> PluginManager:
 
 
 def load_entrypoints(pm: PluginManager) -> None:
-    """Register the ``arrears`` entry points: built-ins first, so theirs run last."""
+    """Register the ``arrears`` entry points: built-ins first, so theirs run last.
+
+    A plugin that cannot be loaded stops every command (ArrearsError, naming it and
+    how to leave it out): its module fails to import, its hooks do not match arrears'
+    (a misspelt hook, an argument no hook has), or its name is another package's.
+    """
     allowed = _names("ARREARS_LOAD_PLUGINS")
+    if allowed is not None:
+        allowed = [_canonical(name) or "" for name in allowed]
     found = sorted(
         entry_points(group=GROUP),
         key=lambda ep: (_distribution_name(ep.dist) != OWN_DISTRIBUTION, ep.name),
@@ -71,26 +89,172 @@ def load_entrypoints(pm: PluginManager) -> None:
     for variable, wanted, installed, what in (
             ("ARREARS_DISABLE_PLUGINS", _names("ARREARS_DISABLE_PLUGINS"),
              {ep.name for ep in found}, "plugin names, the first column of `arrears plugins`"),
-            ("ARREARS_LOAD_PLUGINS", allowed, {_distribution_name(ep.dist) for ep in found},
+            ("ARREARS_LOAD_PLUGINS", allowed,
+             {_canonical(_distribution_name(ep.dist)) for ep in found},
              "the names of packages pip installed")):
         for name in sorted(set(wanted or ()) - installed):
             pm.warnings.append(f'{variable}: no installed plugin is "{name}" (it takes {what})')
     for ep in found:
         dist = _distribution_name(ep.dist)
-        if allowed is not None and dist != OWN_DISTRIBUTION and dist not in allowed:
+        if allowed is not None and dist != OWN_DISTRIBUTION and _canonical(dist) not in allowed:
             continue
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+        if pm.is_blocked(ep.name):
             continue
+        if pm.has_plugin(ep.name):
+            raise ArrearsError(
+                f'plugin "{ep.name}" ({_package(ep.dist)}) cannot be loaded: '
+                f"{_package(pm.distributions.get(ep.name))} has a plugin of that name\n"
+                "Uninstall one of the two packages, or leave one out with "
+                "ARREARS_LOAD_PLUGINS (the packages whose plugins load)")
         try:
             plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            _check_hooks(pm, plugin)
         except Exception as error:  # a broken install stops every command: say whose
             raise ArrearsError(
                 f'plugin "{ep.name}" ({_package(ep.dist)}) cannot be loaded: '
-                f"{type(error).__name__}: {error}\nReinstall or fix it, or leave it out with "
+                f"{_one_line(error)}\nReinstall or fix it, or leave it out with "
                 f"ARREARS_DISABLE_PLUGINS={ep.name}") from None
-        pm.register(plugin, name=ep.name)
         if ep.dist is not None:
             pm.distributions[ep.name] = ep.dist
+
+
+class HookMismatch(Exception):
+    """A plugin implements a hook arrears does not have."""
+
+
+def _check_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
+    """HookMismatch if *plugin* implements a hook arrears has no spec of (pluggy's
+    ``check_pending`` says so for all plugins at once, and not in a user's words)."""
+    known = [name for name in dir(pm.hook) if not name.startswith("_")]
+    for caller in pm.get_hookcallers(plugin) or ():
+        if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
+                                         for impl in caller.get_hookimpls()):
+            close = difflib.get_close_matches(caller.name, [n for n in known if
+                                                            getattr(pm.hook, n).has_spec()], 1)
+            raise HookMismatch(f"it implements {caller.name}, which is not an arrears hook"
+                               + (f" (did you mean {close[0]}?)" if close else ""))
+
+
+def _one_line(error: BaseException) -> str:
+    """*error* as one line: its type (unless it is arrears' or pluggy's own) and message."""
+    text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if isinstance(error, HookMismatch | pluggy.PluginValidationError):
+        return text
+    return f"{type(error).__name__}: {text}"
+
+
+def plugin_label(pm: pluggy.PluginManager, name: str) -> str:
+    """How messages name a plugin: ``plugin "sms" (package arrears-sms 1.0)``."""
+    return f'plugin "{name}" ({_package(getattr(pm, "distributions", {}).get(name))})'
+
+
+def culprit(pm: pluggy.PluginManager, error: BaseException) -> str | None:
+    """The name of the plugin whose code raised *error*: that of the innermost frame of
+    its traceback that is a plugin's hook implementation or in a plugin's module (or a
+    module below it); None if there is none."""
+    modules, hooks = {}, {}
+    for name, plugin in pm.list_name_plugin():
+        modules[plugin.__name__ if isinstance(plugin, ModuleType) else
+                type(plugin).__module__] = name
+        for caller in pm.get_hookcallers(plugin) or ():
+            hooks.update((impl.function.__code__, name) for impl in caller.get_hookimpls()
+                         if impl.plugin is plugin)
+    found = None
+    trace = error.__traceback__
+    while trace is not None:
+        module = trace.tb_frame.f_globals.get("__name__", "")
+        while module and module not in modules:
+            module = module.rpartition(".")[0]
+        found = hooks.get(trace.tb_frame.f_code) or modules.get(module) or found
+        trace = trace.tb_next
+    return found
+
+
+@contextlib.contextmanager
+def failing(pm: pluggy.PluginManager, fail: Callable[[str], None]) -> Iterator[None]:
+    """Run the block deciding for customers; when it raises, call *fail* with the
+    reason instead: a plugin's bug fails the customers it was deciding, not the whole
+    command. ArrearsError gives its message; a database error still propagates (the
+    transaction is broken), and with ``ARREARS_DEBUG`` set so does everything, with its
+    traceback, for whoever debugs the plugin."""
+    try:
+        yield
+    except ArrearsError as error:
+        fail(str(error))
+    except SQLAlchemyError:
+        raise
+    except Exception as error:
+        if os.environ.get("ARREARS_DEBUG"):
+            raise
+        name = culprit(pm, error)
+        fail(f"a plugin failed: {f'{name}: ' if name else ''}{type(error).__name__}: {error}")
+
+
+def wrong_answer(pm: pluggy.PluginManager, hook: str, answer: Any,
+                 expected: str) -> ArrearsError:
+    """The failure of a customer whose *hook* answered *answer*, not *expected*, naming
+    the plugins that implement *hook* besides arrears' own (pluggy does not say whose
+    answer it is)."""
+    names = sorted({impl.plugin_name for impl in getattr(pm.hook, hook).get_hookimpls()
+                    if not is_builtin(pm, impl.plugin_name)})
+    shown = repr(answer)
+    return ArrearsError(
+        f"a plugin failed: {', '.join(names) or 'arrears'}: {hook} returned "
+        f"{type(answer).__name__} {shown[:60] + '…' if len(shown) > 60 else shown}, "
+        f"where {expected} is expected")
+
+
+def third_party_culprit(pm: pluggy.PluginManager, error: BaseException) -> str | None:
+    """:func:`culprit`, when it is not one of arrears' own plugins (whose bugs are
+    arrears' to fix)."""
+    name = culprit(pm, error)
+    return None if name is None or is_builtin(pm, name) else name
+
+
+def add_commands(pm: pluggy.PluginManager, cli: click.Group) -> None:
+    """Call each plugin's ``register_commands``, one plugin at a time, built-ins first.
+
+    A plugin may add commands and sub-commands, also to arrears' groups, but not take
+    a name arrears or another plugin already gave a command: spec/CLI.md's commands
+    are what scripts rely on. Such a plugin, or one whose hook raises, stops every
+    command (ArrearsError), named with the way to leave it out.
+    """
+    owners = dict.fromkeys(_commands(cli), "arrears")
+    impls = pm.hook.register_commands.get_hookimpls()
+    for impl in sorted(impls, key=lambda i: (not is_builtin(pm, i.plugin_name), i.plugin_name)):
+        name = impl.plugin_name
+        before = _commands(cli)
+        try:
+            pm.subset_hook_caller("register_commands", remove_plugins=[
+                other.plugin for other in impls if other is not impl])(cli=cli)
+        except Exception as error:
+            raise ArrearsError(f"{plugin_label(pm, name)} failed adding its commands: "
+                               f"{_one_line(error)}{_leave_out(name)}") from None
+        for path, command in _commands(cli).items():
+            if before.get(path) is command:
+                continue
+            if path in owners:
+                owner = owners[path]
+                raise ArrearsError(
+                    f'{plugin_label(pm, name)} adds the command "arrears {" ".join(path)}", '
+                    f"which {'arrears' if owner == 'arrears' else plugin_label(pm, owner)} "
+                    f"has already{_leave_out(name)}")
+            owners[path] = name
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every command of *group* and of the groups in it, by its path of names."""
+    found: dict[tuple[str, ...], Any] = {}
+    for name, command in group.commands.items():
+        found[prefix + (name,)] = command
+        if isinstance(command, click.Group):
+            found.update(_commands(command, prefix + (name,)))
+    return found
+
+
+def _leave_out(name: str) -> str:
+    return f"\nFix it, or leave it out with ARREARS_DISABLE_PLUGINS={name}"
 
 
 def _distribution_name(dist: Distribution | None) -> str | None:
@@ -152,22 +316,46 @@ class Registry:
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> Registry:
         """Every plugin's declarations. A plugin may declare a built-in's name to replace
-        it; two other plugins declaring the same name are refused (BadInput), naming both."""
-        return cls(
-            _collect(pm, pm.hook.register_action_types, "action type"),
-            _collect(pm, pm.hook.register_pool_criteria, "pool criterion"),
-            _collect(pm, pm.hook.register_exclusion_rules, "exclusion rule"),
+        it; two other plugins declaring the same name are refused (BadInput, every such
+        name at once), naming both, and so is an action type whose templates' section is
+        one of the setup's own or another action type's. A plugin whose declaring hook
+        raises is named (ArrearsError)."""
+        problems: list[str] = []
+        registry = cls(
+            _collect(pm, pm.hook.register_action_types, "action type", problems),
+            _collect(pm, pm.hook.register_pool_criteria, "pool criterion", problems),
+            _collect(pm, pm.hook.register_exclusion_rules, "exclusion rule", problems),
         )
+        sections: dict[str, str] = {}
+        for action in registry.action_types.values():
+            section = action.template_section
+            if section is None:
+                continue
+            if section in SETUP_SECTIONS or section in sections:
+                problems.append(
+                    f'action type "{action.name}" keeps its templates in [[{section}]], '
+                    "which is " + (f'the templates\' section of action type "{sections[section]}"'
+                                   if section in sections else "a section of the setup's own")
+                    + ": leave its plugin out with ARREARS_DISABLE_PLUGINS=NAME")
+            sections.setdefault(section, action.name)
+        if problems:
+            raise BadInput(problems)
+        return registry
 
     def template_sections(self) -> dict[str, ActionType]:
         """Setup sections holding templates, with the action type that owns each."""
         return {t.template_section: t for t in self.action_types.values() if t.template_section}
 
 
-def _collect(pm: pluggy.PluginManager, hook: Any, kind: str) -> dict[str, Any]:
+SETUP_SECTIONS = frozenset({"parameters", "company", "pool", "hierarchy", "letter_sequence",
+                            "sales_group", "collections_agent"})
+"""The setup file's own sections; an action type's templates need a section of their own."""
+
+
+def _collect(pm: pluggy.PluginManager, hook: Any, kind: str,
+             problems: list[str]) -> dict[str, Any]:
     declared: dict[str, Any] = {}
     owners: dict[str, str] = {}
-    problems: list[str] = []
     impls = hook.get_hookimpls()
     for impl in reversed(impls):  # in the order pluggy calls them, one plugin at a time
 
@@ -175,19 +363,23 @@ def _collect(pm: pluggy.PluginManager, hook: Any, kind: str) -> dict[str, Any]:
             owner = owners.setdefault(item.name, plugin)
             if owner == plugin:
                 declared.setdefault(item.name, item)
-            elif not (_builtin(pm, owner) or _builtin(pm, plugin)):
+            elif not (is_builtin(pm, owner) or is_builtin(pm, plugin)):
                 problems.append(
                     f'{kind} "{item.name}" is declared by two plugins, "{owner}" and '
                     f'"{plugin}": leave one out with ARREARS_DISABLE_PLUGINS=NAME')
 
         others = [other.plugin for other in impls if other is not impl]
-        pm.subset_hook_caller(hook.name, remove_plugins=others)(register=register)
-    if problems:
-        raise BadInput(problems)
+        try:
+            pm.subset_hook_caller(hook.name, remove_plugins=others)(register=register)
+        except Exception as error:
+            raise ArrearsError(f"{plugin_label(pm, impl.plugin_name)} failed declaring its "
+                               f"{kind}s: {_one_line(error)}{_leave_out(impl.plugin_name)}"
+                               ) from None
     return declared
 
 
-def _builtin(pm: pluggy.PluginManager, name: str) -> bool:
+def is_builtin(pm: pluggy.PluginManager, name: str) -> bool:
+    """Whether plugin *name* is one of arrears' own."""
     dist = getattr(pm, "distributions", {}).get(name)
     return _distribution_name(dist) == OWN_DISTRIBUTION
 

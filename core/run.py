@@ -18,23 +18,23 @@ again.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import json
 import multiprocessing
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
-from types import ModuleType
 from typing import Any
 
 import attrs
 import pluggy
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from arrears.core import assignment, book, output, schema
+from arrears.core import assignment, book, output, plugins, schema
 from arrears.core.clock import utcnow
 from arrears.core.context import Context, Rates
 from arrears.core.db import insert_rows
@@ -47,6 +47,7 @@ from arrears.core.domain import (
     HistoryEntry,
     Invoice,
     Outcome,
+    Prediction,
     Setup,
     Step,
     StepChoice,
@@ -229,6 +230,9 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
 
     reasons = [r for r in pm.hook.exclude_customer(customer=customer, hierarchy=hierarchy,
                                                    context=context) if r]
+    for reason in reasons:
+        if not isinstance(reason, str):
+            raise plugins.wrong_answer(pm, "exclude_customer", reason, "a reason (text) or None")
     if reasons:
         decision.excluded = "; ".join(reasons)
         note("excluded", decision.excluded)
@@ -242,7 +246,11 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
     if counting:
         for answer in pm.hook.exclude_invoices(invoices=counting, customer=customer,
                                                hierarchy=hierarchy, context=context):
-            for number, why in (answer or {}).items():
+            if not isinstance(answer, Mapping) or not all(
+                    isinstance(why, str | None) for why in answer.values()):
+                raise plugins.wrong_answer(pm, "exclude_invoices", answer,
+                                           "a mapping of invoice numbers to reasons")
+            for number, why in answer.items():
                 if why:
                     excluded.setdefault(number, []).append(why)
     for invoice in open_invoices:
@@ -273,10 +281,17 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
                 continue
             prediction = pm.hook.predict_payment(invoice=invoice, customer=customer,
                                                  context=context)
+            if prediction is not None and not isinstance(prediction, Prediction):
+                raise plugins.wrong_answer(pm, "predict_payment", prediction,
+                                           "a Prediction or None")
             acted = prediction and pm.hook.act_on_prediction(
                 prediction=prediction, invoice=invoice, customer=customer,
                 hierarchy=hierarchy, context=context)
             if acted:
+                if not (isinstance(acted, tuple) and len(acted) == 2 and isinstance(
+                        acted[0], Action) and isinstance(acted[1], Outcome)):
+                    raise plugins.wrong_answer(pm, "act_on_prediction", acted,
+                                               "an (Action, Outcome) pair or None")
                 _record(decision, *acted, note)
 
     regular = hierarchy.regular_steps
@@ -295,6 +310,8 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
         context=context)
     if choice is None:
         return decision
+    if not isinstance(choice, StepChoice):
+        raise plugins.wrong_answer(pm, "choose_step", choice, "a StepChoice or None")
     if choice.step is None:
         return decision
     if choice.hold:
@@ -315,9 +332,14 @@ def _act(pm: pluggy.PluginManager, decision: Decision, customer: Customer, invoi
     context.acting = (invoice.number, step.description)  # for a failure to name
     outcome = pm.hook.execute_action(action=action, customer=customer, invoice=invoice,
                                      step=step, hierarchy=hierarchy, context=context)
-    context.acting = None
     if outcome is None:
         outcome = Outcome(False, f'no installed plugin carries out action type "{step.action}"')
+    elif not isinstance(outcome, Outcome):
+        raise plugins.wrong_answer(pm, "execute_action", outcome, "an Outcome or None")
+    elif not (outcome.done or outcome.reason):
+        outcome = attrs.evolve(outcome, reason=f'the plugin carrying out action type '
+                                                f'"{step.action}" gave no reason')
+    context.acting = None
     if _record(decision, action, outcome, note):
         decision.step_runs.append({
             "invoice_id": invoice.id, "customer_id": customer.id, "hierarchy": hierarchy.id,
@@ -360,45 +382,14 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
             continue
         mark = context.mark()
         context.acting = None
-        try:
+        decision = None
+        with plugins.failing(pm, functools.partial(context.fail, customer)):
             decision = decide(pm, customer, placed[customer.account], context)
-        except ArrearsError as error:
-            context.fail(customer, str(error))
-        except SQLAlchemyError:
-            raise  # the batch's transaction is broken: the batch rolls back
-        except Exception as error:  # a plugin's bug fails its customer, not the whole run
-            if os.environ.get("ARREARS_DEBUG"):
-                raise  # the traceback, for whoever debugs the plugin
-            culprit = _culprit(pm, error)
-            context.fail(customer, f"a plugin failed: {f'{culprit}: ' if culprit else ''}"
-                                   f"{type(error).__name__}: {error}")
-        if customer.account in context.failures:  # raised, or a plugin gave up on it
+        if decision is None or customer.account in context.failures:  # raised, or gave up
             context.forget(mark)
             continue
         decisions.append(decision)
     return decisions
-
-
-def _culprit(pm: pluggy.PluginManager, error: BaseException) -> str | None:
-    """The name of the plugin whose code raised *error*: that of the innermost frame of
-    its traceback that is a plugin's hook implementation or in a plugin's module (or a
-    module below it); None if there is none."""
-    modules, hooks = {}, {}
-    for name, plugin in pm.list_name_plugin():
-        modules[plugin.__name__ if isinstance(plugin, ModuleType) else
-                type(plugin).__module__] = name
-        for caller in pm.get_hookcallers(plugin) or ():
-            hooks.update((impl.function.__code__, name) for impl in caller.get_hookimpls()
-                         if impl.plugin is plugin)
-    found = None
-    trace = error.__traceback__
-    while trace is not None:
-        module = trace.tb_frame.f_globals.get("__name__", "")
-        while module and module not in modules:
-            module = module.rpartition(".")[0]
-        found = hooks.get(trace.tb_frame.f_code) or modules.get(module) or found
-        trace = trace.tb_next
-    return found
 
 
 def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
@@ -705,8 +696,13 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         if shard is not None:
             customers = and_(customers, shard.owns(book.customers.c.id))
         job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), customers, run_id)
-        for outcome in decide_all(job, workers=workers, progress=progress):
-            _collect(result, outcome)
+        try:
+            for outcome in decide_all(job, workers=workers, progress=progress):
+                _collect(result, outcome)
+        except BaseException:  # the batches done are saved: the run is to be run again
+            with contextlib.suppress(Exception):
+                finish_run(db, run_id, "interrupted")
+            raise
         result.status = "errors" if result.errors else "success"
         finish_run(db, run_id, result.status)
         if shard is not None:
@@ -767,7 +763,9 @@ def explain(db: Any, pm: pluggy.PluginManager, setup: Setup, account: str,
                           open_amounts=batch.open_amounts(), connection=connection,
                           simulate=True, batch=batch)
         decisions = decide_batch(pm, context)
-    if account in context.failures:
-        return Decision(customer, Assignment(account, None, "error"), as_of,
-                        error=context.failures[account])
+    if account in context.failures:  # what was found up to the failure, and why
+        placed = context.assignments.get(account) or Assignment(account, None, "error")
+        return Decision(customer, placed, as_of, error=context.failures[account],
+                        verdicts=[(i, "not decided: the customer failed")
+                                  for i in context.invoices(customer)])
     return decisions[0]

@@ -34,17 +34,19 @@ from arrears.core.domain import (
     Step,
 )
 from arrears.core.errors import BadInput
-from arrears.core.plugins import Registry, names
+from arrears.core.plugins import SETUP_SECTIONS, Registry, names
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 converter.register_structure_hook(Decimal, lambda value, _: options.decimal(value))
+# A template's fields as written, not as Python would convert them (str(5), int("7"), bool("no")).
+converter.register_structure_hook(str, lambda value, _: options.text(value))
+converter.register_structure_hook(int, lambda value, _: options.whole(value))
+converter.register_structure_hook(bool, lambda value, _: options.flag(value))
 converter.register_unstructure_hook(Decimal, str)
 
 INCLUDE_SUFFIXES = (".html", ".htm", ".txt")
 STEP_KEYS = {"description", "action", "document", "when", "days", "pre_dunning"}
 RECIPIENT_KEYS = {"recipient", "contact_purpose"}
-TOP_LEVEL = {"parameters", "company", "pool", "hierarchy", "letter_sequence",
-             "sales_group", "collections_agent"}
 
 
 class Problems:
@@ -377,6 +379,14 @@ def _include(value: Any, place: str, base: Path | None, problems: Problems) -> A
     return value
 
 
+def _problem(error: BaseException, type_: Any) -> str:
+    """A structuring error in words: the parsers' own (options.text, options.decimal)
+    say what was expected and found; cattrs' words for the rest."""
+    if isinstance(error, ValueError) and not isinstance(error, cattrs.BaseValidationError):
+        return str(error)
+    return cattrs.v.format_exception(error, type_)
+
+
 def _template(entry: Any, place: str, cls: type, base: Path | None,
               problems: Problems) -> Any:
     table = _Table(entry, place, problems)
@@ -387,12 +397,12 @@ def _template(entry: Any, place: str, cls: type, base: Path | None,
     try:
         return converter.structure(data, cls)
     except ClassValidationError as error:
-        for message in cattrs.transform_error(error, path=""):
+        for message in cattrs.transform_error(error, path="", format_exception=_problem):
             text, _, where = message.rpartition(" @ ")
             field = where.lstrip(".")
             if "extra fields" in text:
                 continue
-            if field in data:  # a field of the table itself: show what it was given
+            if field in data and "got" not in text:  # a field of the table: show its value
                 text = f"{text}, got {data[field]!r}"
             problems.add(f"{place}: {field}" if field else place, text)
     return None
@@ -410,9 +420,9 @@ def parse(data: dict[str, Any], registry: Registry, source: str,
     problems = Problems(source)
     sections = registry.template_sections()
     for key in data:
-        if key not in TOP_LEVEL and key not in sections:
+        if key not in SETUP_SECTIONS and key not in sections:
             problems.add("", f'unknown section "{key}" (expected one of '
-                         f"{names(TOP_LEVEL | set(sections))})")
+                         f"{names(SETUP_SECTIONS | set(sections))})")
 
     def entries(kind: str) -> list[tuple[str, Any]]:
         return [(_label(kind, e, i), e) for i, e in enumerate(_array(data, kind, problems), 1)]
@@ -525,6 +535,9 @@ def _check_options(place: str, values: Mapping[str, Any], declared: Mapping[str,
 def _check_step(setup: Setup, registry: Registry, place: str, step: Step,
                 problems: Problems, written: dict[str, set[str]]) -> None:
     action = registry.action_types[step.action]
+    if action.template_section is None and step.document is not None:
+        problems.add(place, f'document: action type "{step.action}" takes no document (it '
+                     "has no templates); leave the key out")
     if action.template_section is not None:
         available = setup.templates.get(action.template_section, {})
         if step.document is None:

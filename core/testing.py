@@ -76,15 +76,28 @@ class Cli:
 
     def __call__(self, *args: str | Path, input: str | None = None,
                  env: dict[str, str] | None = None) -> Result:
+        import click
         from click.testing import CliRunner
 
         from arrears.core.cli import Runtime, cli
+        from arrears.core.errors import ArrearsError
+        from arrears.core.plugins import add_commands
 
         argv = [str(a) for a in args]
-        self.pm.hook.register_commands(cli=cli)  # as main() does
-        runner = CliRunner()
-        result = runner.invoke(cli, ["--db", self.db_url, *argv], obj=Runtime(self.pm),
-                               input=input, env=env, catch_exceptions=True)
+        # Each call adds the plugins' commands as main() does, to arrears' own alone.
+        groups = [cli, *(c for c in cli.commands.values() if isinstance(c, click.Group))]
+        own = {group: dict(group.commands) for group in groups}
+        try:
+            try:
+                add_commands(self.pm, cli)
+            except ArrearsError as error:  # main() stops every command so
+                return Result(argv, error.exit_code, "", f"Error: {error}\n")
+            runner = CliRunner()
+            result = runner.invoke(cli, ["--db", self.db_url, *argv], obj=Runtime(self.pm),
+                                   input=input, env=env, catch_exceptions=True)
+        finally:
+            for group, commands in own.items():
+                group.commands = commands
         exception = result.exception if not isinstance(result.exception, SystemExit) else None
         if exception is not None:
             raise exception

@@ -67,6 +67,8 @@ def trail(decision: Decision, setup: Setup) -> Trail:
 
 
 def _status(decision: Decision, step: Any, outcomes: dict[str, Any]) -> tuple[str, str]:
+    if decision.error:
+        return "not decided", "the customer failed"
     if decision.excluded:
         return "excluded", "the customer is excluded"
     if step.description in outcomes:

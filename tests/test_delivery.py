@@ -711,10 +711,11 @@ def queue_sms(db_url: str, count: int) -> None:
               key=f"sms:{n}", c=customer, body=f"text {n}")
 
 
-def test_a_channel_no_plugin_delivers_stays_queued(book, arrears_db_url):
+def test_a_channel_no_plugin_delivers_stays_queued_and_cron_hears_of_it(book,
+                                                                        arrears_db_url):
     query(arrears_db_url, "UPDATE outbox SET status='sent'")
     queue_sms(arrears_db_url, 2)
-    result = book("outbox", "send", "--format", "json").assert_success()
+    result = book("outbox", "send", "--format", "json").assert_exit(1)
     assert result.json()["no_sender"] == {"sms": 2}
     assert "no plugin delivers channel 'sms': 2 messages left queued" in result.stderr
     assert [m["status"] for m in book("outbox", "--format", "json").json()["messages"]

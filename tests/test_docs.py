@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from arrears.core import hookspecs, setupfile
+from arrears.core import hookspecs, plugins, setupfile
 from arrears.core.domain import (
     Company,
     Hierarchy,
@@ -76,7 +76,7 @@ def test_the_setup_file_reference_names_every_key(monkeypatch):
     monkeypatch.setenv("ARREARS_LOAD_PLUGINS", "")  # the built-in plugins only
     monkeypatch.delenv("ARREARS_DISABLE_PLUGINS", raising=False)
     registry = Registry.collect(get_plugin_manager())
-    keys = set(setupfile.TOP_LEVEL) | setupfile.STEP_KEYS | setupfile.RECIPIENT_KEYS
+    keys = set(plugins.SETUP_SECTIONS) | setupfile.STEP_KEYS | setupfile.RECIPIENT_KEYS
     for cls in (Parameters, Company, Party, LetterCode):
         keys |= _keys(cls)
     keys |= (_keys(Pool) - {"criteria"}) | (_keys(LetterSequence) - {"letters"} | {"letter"})

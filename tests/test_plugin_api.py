@@ -75,6 +75,97 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
         arrears_book.cli("run", "--as-of", "2025-01-17", env={"ARREARS_DEBUG": "1"})
 
 
+def test_a_pool_plugin_that_raises_fails_the_customers_it_sorted_and_the_run_ends(
+        book, arrears_book, arrears_db_url):
+    from sqlalchemy import create_engine, text
+
+    @hookimpl
+    def select_customers(customers):
+        raise RuntimeError("the CRM is down")
+
+    @hookimpl
+    def execute_action():
+        return Outcome(True)
+
+    book(execute_action, select_customers, name="crm")
+    result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
+    outcome = result.json()
+    assert outcome["status"] == "errors" and outcome["actions"] == []
+    assert outcome["errors"] == [
+        {"customer": c, "step": None, "reason": "a plugin failed: crm: RuntimeError: the CRM is "
+         "down"} for c in ("C1", "C2")]
+    with create_engine(arrears_db_url).connect() as connection:
+        assert connection.execute(text("SELECT status FROM run")).all() == [("errors",)]
+
+
+@pytest.mark.parametrize("answer, said", [
+    ("a done thing", "execute_action returned str 'a done thing', where an Outcome or None is "
+                     "expected"),
+    (True, "execute_action returned bool True, where an Outcome or None is expected"),
+])
+def test_an_answer_of_the_wrong_type_fails_the_customer_naming_the_plugin(book, arrears_book,
+                                                                         answer, said):
+    @hookimpl
+    def execute_action():
+        return answer
+
+    book(execute_action, name="pager")
+    outcome = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json"
+                               ).assert_exit(1).json()
+    assert outcome["errors"][0] == {"customer": "C1", "step": "Ping",
+                                    "reason": f"a plugin failed: pager: {said}"}
+    [failed] = arrears_book.history("--customer", "C1")
+    assert (failed["kind"], failed["invoice"], failed["step"]) == ("failed", "INV-1", "Ping")
+
+
+@hookimpl(specname="exclude_customer")
+def excluding_with_true():
+    return True
+
+
+@hookimpl(specname="exclude_invoices")
+def excluding_with_a_list(invoices):
+    return [i.number for i in invoices]
+
+
+@pytest.mark.parametrize("hook, said", [
+    (excluding_with_true, "exclude_customer returned bool True, where a reason (text) or None "
+                          "is expected"),
+    (excluding_with_a_list, "exclude_invoices returned list ['INV-1'], where a mapping of "
+                            "invoice numbers to reasons is expected"),
+])
+def test_an_exclusion_answer_of_the_wrong_type_names_the_plugin(book, arrears_book, hook, said):
+    book(hook, name="vip")
+    errors = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json"
+                              ).assert_exit(1).json()["errors"]
+    assert errors[0]["reason"] == f"a plugin failed: vip: {said}"
+
+
+def test_a_step_not_possible_without_a_reason_says_so(book, arrears_book):
+    @hookimpl
+    def execute_action():
+        return Outcome(False)
+
+    book(execute_action)
+    result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_success()
+    assert {s["reason"] for s in result.json()["skipped"]} == {
+        'the plugin carrying out action type "ping" gave no reason'}
+
+
+def test_explain_shows_what_was_found_before_a_plugin_failed(book, arrears_book):
+    @hookimpl
+    def execute_action(customer):
+        raise KeyError("phone")
+
+    book(execute_action, name="pager")
+    trail = arrears_book.cli("explain", "C1", "--as-of", "2025-01-16", "--format", "json"
+                             ).assert_success().json()
+    assert (trail["hierarchy"], trail["assignment"]) == ("STD", "pool:ALL")
+    assert trail["error"] == "a plugin failed: pager: KeyError: 'phone'"
+    assert [(i["number"], i["eligible"]) for i in trail["invoices"]] == [("INV-1", False)]
+    assert [(s["step"], s["status"]) for s in trail["steps"]] == [("Ping", "not decided")]
+
+
 def test_a_customer_a_plugin_gives_up_on_while_acting_is_failed_not_acted_on(book,
                                                                              arrears_book):
     refusals = ["the pager service refused C1"]
@@ -211,3 +302,21 @@ def _accounts(text):
         raise ValueError("expected a text of account numbers, one a line")
     return sorted(line.strip() for line in text.splitlines()
                   if line.strip() and not line.startswith("#"))
+
+
+def test_a_list_criterion_from_a_file_takes_a_value_a_line(book, arrears_book):
+    """A built-in criterion is a plugin's like any other: ``accounts = "key.txt"`` names
+    a file beside the setup file, one account a line (it used to be one account,
+    "C1\\nC2\\n", that no customer has)."""
+    @hookimpl
+    def execute_action():
+        return Outcome(True, recipient="pager")
+
+    book(execute_action)
+    setup = {**SETUP, "pool": [{"id": "ALL", "accounts": "key.txt"}]}
+    arrears_book.setup(setup, files={"key.txt": "C1\r\n\n  C2\n"})
+    assert arrears_book.cli("setup", "show", "--format", "json").assert_success().json()[
+        "pool"] == [{"id": "ALL", "description": "", "accounts": ["C1", "C2"]}]
+    assert [a["customer"] for a in arrears_book.run("2025-01-16")] == ["C1", "C2"]
+    arrears_book.setup({**SETUP, "pool": [{"id": "ALL", "accounts": "none.txt"}]},
+                       files={"none.txt": "\n \n"}, check=False).assert_exit(2)

@@ -205,3 +205,141 @@ def test_a_third_party_declaration_overrides_a_builtin_of_the_same_name(arrears_
     arrears_plugin(register_action_types)
     declared = Registry.collect(arrears_pm).action_types["letter"]
     assert declared.template_section == "fancy_letter"  # third parties answer first
+
+
+# --- a plugin author's mistakes: named, with the way to leave the plugin out -------------
+
+
+def throwaway(installed_plugin: dict[str, str], source: str,
+              entry_points: str | None = None) -> Path:
+    """Replace the throwaway plugin's module (and its entry points)."""
+    site = Path(installed_plugin["PYTHONPATH"].split(os.pathsep)[0])
+    (site / "arrears_throwaway.py").write_text(textwrap.dedent(source))
+    if entry_points is not None:
+        (site / "arrears_throwaway-1.2.3.dist-info" / "entry_points.txt").write_text(entry_points)
+    return site
+
+
+PLUGIN = 'plugin "throwaway" (package arrears-throwaway 1.2.3)'
+LEAVE_OUT = "leave it out with ARREARS_DISABLE_PLUGINS=throwaway"
+
+
+@pytest.mark.parametrize("source, taken, owner", [
+    ("""
+     @hookimpl
+     def register_commands(cli):
+         @cli.command("run")
+         def hijacked():
+             click.echo("hijacked")
+     """, "arrears run", "arrears"),
+    ("""
+     @hookimpl
+     def register_commands(cli):
+         @cli.commands["letters"].command("create")
+         def hijacked():
+             click.echo("hijacked")
+     """, "arrears letters create", 'plugin "letters" (package arrears '),
+])
+def test_a_plugin_may_not_take_a_command_that_is_already_there(installed_plugin, source, taken,
+                                                               owner):
+    throwaway(installed_plugin, "import click\nfrom arrears.core import hookimpl\n"
+              + textwrap.dedent(source))
+    for args in (["run", "--help"], ["plugins"]):
+        result = arrears(*args, env=installed_plugin)
+        assert result.returncode == 1 and "hijacked" not in result.stdout
+        assert result.stderr.startswith(f'Error: {PLUGIN} adds the command "{taken}", which '
+                                        f"{owner}")
+        assert LEAVE_OUT in result.stderr and "Traceback" not in result.stderr
+    assert arrears("run", "--help", env={**installed_plugin,
+                                         "ARREARS_DISABLE_PLUGINS": "throwaway"}).returncode == 0
+
+
+def test_a_plugin_named_like_another_packages_plugin_cannot_be_loaded(installed_plugin):
+    throwaway(installed_plugin, "", entry_points="[arrears]\nletters = arrears_throwaway\n")
+    result = arrears("plugins", env=installed_plugin)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith('Error: plugin "letters" (package arrears-throwaway '
+                                    "1.2.3) cannot be loaded: package arrears ")
+    assert "has a plugin of that name" in result.stderr
+    assert arrears("plugins", env={**installed_plugin, "ARREARS_LOAD_PLUGINS": ""}
+                   ).returncode == 0
+
+
+@pytest.mark.parametrize("hook, said", [
+    ("def exclude_customers(customer):\n    return None",
+     "it implements exclude_customers, which is not an arrears hook (did you mean "
+     "exclude_customer?)"),
+    ("def exclude_customer(cust):\n    return None",
+     "Argument(s) {'cust'} are declared in the hookimpl but can not be found in the hookspec"),
+])
+def test_a_plugin_whose_hooks_do_not_match_arrears_cannot_be_loaded(installed_plugin, hook,
+                                                                    said):
+    throwaway(installed_plugin, f"from arrears.core import hookimpl\n\n@hookimpl\n{hook}\n")
+    result = arrears("--help", env=installed_plugin)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"Error: {PLUGIN} cannot be loaded: ")
+    assert said in result.stderr and LEAVE_OUT in result.stderr
+
+
+def test_a_plugin_whose_own_code_raises_is_named_not_reported_as_arrears_bug(installed_plugin,
+                                                                           data):
+    throwaway(installed_plugin, """
+        import click
+        from arrears.core import hookimpl
+
+        @hookimpl
+        def register_action_types(register):
+            raise RuntimeError("declared nothing")
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def fax():
+                raise ValueError("the fax is jammed")
+    """)
+    result = arrears("fax", env=installed_plugin)
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    assert result.stderr.startswith(f"arrears: {PLUGIN} failed: ValueError: the fax is jammed")
+    assert "report it to the plugin's authors" in result.stderr and LEAVE_OUT in result.stderr
+    declared = arrears("setup", "check", str(data / "setup.toml"), env=installed_plugin)
+    assert declared.returncode == 1 and "Traceback" not in declared.stderr
+    assert declared.stderr.startswith(f"Error: {PLUGIN} failed declaring its action types: "
+                                      "RuntimeError: declared nothing")
+
+
+def test_load_plugins_takes_a_package_name_as_pip_writes_it(installed_plugin):
+    for spelled in ("arrears_throwaway", "Arrears.Throwaway"):
+        result = arrears("plugins", "--format", "json",
+                         env={**installed_plugin, "ARREARS_LOAD_PLUGINS": spelled})
+        assert result.returncode == 0 and result.stderr == ""
+        assert "throwaway" in {p["name"] for p in json.loads(result.stdout)["plugins"]}
+
+
+def test_every_clash_of_declarations_is_listed_at_once(arrears_cli, arrears_plugin, data):
+    @hookimpl
+    def register_action_types(register):
+        register(ActionType("fax"))
+        register(ActionType("telex", template_section="pool"))
+
+    @hookimpl
+    def register_exclusion_rules(register):
+        register(SetupOption("vip", bool))
+
+    arrears_plugin(register_action_types, register_exclusion_rules, name="one")
+    arrears_plugin(register_action_types, register_exclusion_rules, name="two")
+    stderr = arrears_cli("setup", "check", str(data / "setup.toml")).assert_exit(2).stderr
+    assert 'action type "fax" is declared by two plugins' in stderr
+    assert 'exclusion rule "vip" is declared by two plugins' in stderr
+    assert ('action type "telex" keeps its templates in [[pool]], which is a section of the '
+            "setup's own") in stderr
+
+
+def test_two_action_types_may_not_share_a_templates_section(arrears_cli, arrears_plugin, data):
+    @hookimpl
+    def register_action_types(register):
+        register(ActionType("fax", template_section="email_template"))
+
+    arrears_plugin(register_action_types, name="fax")
+    stderr = arrears_cli("setup", "check", str(data / "setup.toml")).assert_exit(2).stderr
+    assert ('keeps its templates in [[email_template]], which is the templates\' section of '
+            'action type "') in stderr

@@ -131,7 +131,7 @@ def test_a_run_that_crashed_mid_batch_finishes_without_repeating(arrears_cli, tm
         arrears_cli("run", "--as-of", "2025-01-16", "--workers", "1")
     letters_before = query(arrears_db_url, "SELECT count(*) FROM letter")[0][0]
     assert letters_before == 2  # the first batch (C1, C2) committed, C3's batch did not
-    assert query(arrears_db_url, "SELECT status FROM run") == [("running",)]
+    assert query(arrears_db_url, "SELECT status FROM run") == [("interrupted",)]  # on its way out
 
     arrears_cli.pm.unregister(plugin)
     second = run(arrears_cli, "2025-01-16")

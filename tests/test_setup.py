@@ -218,8 +218,22 @@ def test_a_template_field_of_the_wrong_type_shows_its_value_once(arrears_cli, wr
         d["activity_template"][0]["days_to_complete"] = "ten"
 
     stderr = refused(arrears_cli, write_setup(bad), 'activity_template "CALL": '
-                     "days_to_complete: invalid value for type, expected int, got 'ten'")
+                     'days_to_complete: expected a whole number, got "ten"')
     assert len(stderr.splitlines()) == 1  # the steps naming "CALL" are not also refused
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("days_to_complete", 2.5, "expected a whole number, got 2.5"),
+    ("days_to_complete", True, "expected a whole number, got True"),
+    ("purpose", 5, "expected a string, got 5"),
+    ("details", ["Call"], "expected a string, got an array"),
+])
+def test_a_template_field_is_taken_as_written_not_converted(arrears_cli, write_setup, field,
+                                                            value, expected):
+    def bad(d):
+        d["activity_template"][0][field] = value
+
+    refused(arrears_cli, write_setup(bad), f'activity_template "CALL": {field}: {expected}')
 
 
 def test_numbers_of_days_are_bounded(arrears_cli, write_setup):
@@ -291,3 +305,13 @@ def test_show_json_is_one_document_on_stdout(arrears_cli, write_setup):
     arrears_cli("setup", "load", write_setup()).assert_success()
     result = arrears_cli("setup", "show", "--format", "json").assert_success()
     assert json.loads(result.stdout)["letter_sequence"][0]["letter"][2]["fee"] == "15.00"
+
+
+def test_a_document_on_a_step_whose_action_type_has_no_templates_is_refused(arrears_cli,
+                                                                           write_setup):
+    def stray(d):
+        std(d)["step"][1]["document"] = "LETTER1"  # a letter step: its sequence decides
+
+    refused(arrears_cli, write_setup(stray),
+            'step 2 ("First notice"): document: action type "letter" takes no document (it '
+            "has no templates); leave the key out")

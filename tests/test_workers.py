@@ -106,7 +106,7 @@ def test_a_worker_that_dies_stops_the_run_and_the_rerun_repeats_nothing(
     stopped = demo("run", "--workers", "2", "--format", "json").assert_exit(1)
     assert "a worker process stopped before deciding all its customers" in stopped.stderr
     assert "run again to finish" in stopped.stderr
-    assert query(demo.db_url, "SELECT status FROM run") == [("running",)]
+    assert query(demo.db_url, "SELECT status FROM run") == [("interrupted",)]
 
     demo.pm.unregister(plugin)
     again = run(demo, "--workers", "2").json()
