@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from arrears.core.errors import ArrearsError, BadInput, SchemaBehind
 
@@ -154,6 +154,7 @@ def copy_rows(connection: Connection, table: Table, records: list[dict[str, Any]
     """
     if connection.dialect.name != "postgresql" or not records:
         return False
+    import psycopg
     from psycopg import sql
 
     dialect = connection.dialect
@@ -172,11 +173,15 @@ def copy_rows(connection: Connection, table: Table, records: list[dict[str, Any]
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
     raw = connection.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for record in records:
-            values = [record[name] if processor is None else processor(record[name])
-                      for name, processor in zip(names, processors, strict=True)]
-            copy.write_row(values + fixed if fixed else values)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for record in records:
+                values = [record[name] if processor is None else processor(record[name])
+                          for name, processor in zip(names, processors, strict=True)]
+                copy.write_row(values + fixed if fixed else values)
+    except psycopg.Error as error:  # as SQLAlchemy raises a driver's error: a database error
+        raise DBAPIError.instance(statement.as_string(raw), None, error, psycopg.Error
+                                  ) from None
     return True
 
 

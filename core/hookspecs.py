@@ -59,7 +59,7 @@ __all__ = [
     "check_delivery_settings",
 ]
 
-# --- declaring what a plugin adds (called once per command, before the setup is read)
+# --- declaring what a plugin adds (called by each command that reads a setup, first)
 
 
 @hookspec
@@ -125,15 +125,19 @@ def select_customers(
 ) -> Iterable[Customer] | None:
     """Filter a batch of customers by the criteria of *pool* this plugin owns.
 
-    Called for every plugin with each batch of customers, for each pool;
-    the results of all plugins are ANDed: a customer is in the pool when every
+    Called for every plugin by ``run``, ``simulate``, ``explain`` and ``preview``,
+    for each batch, pool by pool in the rank order of their hierarchies, with the
+    batch's customers not yet placed (no manual assignment, no pool of a better
+    rank); the results of all plugins are ANDed: a customer is in the pool when every
     plugin that answered kept it. ``arrears.plugins.pools`` owns the standard
     criteria. A customer that cannot be judged (a missing exchange rate) is
-    reported with ``context.fail(customer, reason)`` and left out.
+    reported with ``context.fail(customer, reason)`` and left out; an exception
+    fails every customer of the call, naming the plugin.
 
     :param pool: the pool; ``pool.criteria`` maps criterion names to parsed values.
-    :param customers: the batch, with ``context.balance(customer)`` available.
-    :param context: the date, setup and rates.
+    :param customers: up to a batch (2,000) of customers, with
+        ``context.balance(customer)`` available.
+    :param context: the date, setup and rates, and the batch's book.
     :returns: the customers of *customers* that meet this plugin's criteria,
         or None when the pool uses none of them.
     """
@@ -161,8 +165,9 @@ def exclude_invoices(
     """Say which of the customer's *invoices* are left out of its decision today, and why.
 
     Called for every plugin, once for each customer the run decides about (and not
-    excluded as a whole), with all its open invoices whose collections status lets
-    them count (not disputed, not promised): one call per customer, not per invoice,
+    excluded as a whole) that has an open invoice whose collections status lets it
+    count (not disputed, not promised), with all such invoices: one call per
+    customer, not per invoice,
     because a large book has five open invoices for each customer.
     ``arrears.plugins.exclusions`` implements ``invoice_amount_below``. An excluded
     invoice is neither leading nor pre-dunned nor listed on a letter; the reason goes
@@ -206,10 +211,13 @@ def execute_action(
     """Carry out one action of a type this plugin declared.
 
     Stops at first non-None result: answer only for your own action types.
-    Called inside the batch's transaction; store what the action makes
-    through ``context`` (``create_activity``, ``post_letter``,
-    ``queue_message``), which writes nothing when the run is a simulation, so
-    the same code serves ``run``, ``simulate`` and ``explain``.
+    Called while the batch is decided (in a read transaction); store what the
+    action makes through ``context`` (``create_activity``, ``post_letter``,
+    ``queue_message``, ``store``): it is written with the batch's decisions, in
+    one write transaction after them, dropped if the customer fails, and nothing
+    when the run is a simulation, so the same code serves ``run``, ``simulate``
+    and ``explain``. Anything done outside ``context`` is yours to skip when
+    ``context.simulate`` is true.
 
     :param action: the action decided (``action.action`` is the type name).
     :param invoice: the leading invoice, or for pre-dunning the invoice acted on.
@@ -240,9 +248,12 @@ def render_document(document: Any, fmt: str, context: Context) -> bytes | str | 
 def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     """Persist or mirror a batch of history entries.
 
-    Called for every plugin inside the run's transaction, once per batch of
-    decisions. ``arrears.plugins.history`` writes them to the history table;
-    another plugin may mirror them elsewhere (a log, an audit system).
+    Called for every plugin in the write transaction of each batch of a ``run``
+    (once with the entries of the customers that failed, once with those of the
+    decisions, each only when there are some) and of ``letters create``; never by
+    ``simulate`` or ``explain``. ``arrears.plugins.history`` writes them to the
+    history table; another plugin may mirror them elsewhere (a log, an audit
+    system).
 
     :returns: nothing.
     """
@@ -288,7 +299,8 @@ def act_on_prediction(
     SEMANTICS.md §5 with ``trylast=True``: once per invoice, for a ``late`` or
     ``very_late`` prediction, an activity from ``parameters.prediction_activity``.
     Store what you make through ``context`` (``create_activity``, or
-    ``store`` for a table of your own), so a simulation writes nothing and a
+    ``store`` for a table your plugin creates itself: docs/writing_plugins.md,
+    "Data of your own"), so a simulation writes nothing and a
     failed customer leaves nothing behind. The kernel keeps no record of it:
     doing it once per invoice is yours to remember. It is not a step run and
     not a contact (quiet days ignore it).

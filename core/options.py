@@ -54,6 +54,13 @@ def identifier(value: Any) -> str:
     return stripped
 
 
+def number(value: Any) -> float:
+    """A number, written as one (not ``"1.5"`` or ``true``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {show(value)}")
+    return float(value)
+
+
 def whole(value: Any) -> int:
     """A whole number, written as one (not ``"7"``, ``7.0`` or ``true``)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import tomllib
+import typing
 from collections.abc import Callable, Mapping
+from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,33 @@ from arrears.core.plugins import SETUP_SECTIONS, Registry, names
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 converter.register_structure_hook(Decimal, lambda value, _: options.decimal(value))
-# A template's fields as written, not as Python would convert them (str(5), int("7"), bool("no")).
+# A template's fields as written, not as Python would convert them (str(5), int("7"),
+# bool("no"), float("1.5"), tuple("ab")).
 converter.register_structure_hook(str, lambda value, _: options.text(value))
 converter.register_structure_hook(int, lambda value, _: options.whole(value))
 converter.register_structure_hook(bool, lambda value, _: options.flag(value))
+converter.register_structure_hook(float, lambda value, _: options.number(value))
+
+
+def _is_array(type_: Any) -> bool:
+    """``list[X]`` or ``tuple[X, ...]``."""
+    arguments = typing.get_args(type_)
+    return typing.get_origin(type_) is list and len(arguments) == 1 or \
+        typing.get_origin(type_) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis
+
+
+def _array(type_: Any) -> Callable[[Any, Any], Any]:
+    make, item = typing.get_origin(type_), typing.get_args(type_)[0]
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"expected an array, got {options.show(value)}")
+        return make(converter.structure(v, item) for v in value)
+
+    return structure
+
+
+converter.register_structure_hook_factory(_is_array, _array)
 converter.register_unstructure_hook(Decimal, str)
 
 INCLUDE_SUFFIXES = (".html", ".htm", ".txt")
@@ -246,6 +271,9 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
         if key not in table.data:
             table.error(key, f'is required by action type "{action}"')
     for key in table.data:
+        if key in extra - RECIPIENT_KEYS and _holds_a_time(table.data[key]):
+            table.error(key, "a TOML date or time cannot be kept as a step option: write it "
+                        'as a string ("2025-01-31")')
         if key not in STEP_KEYS | extra:
             if key in RECIPIENT_KEYS and action_type is not None:
                 table.error(key, f'is not used by action type "{action}"')
@@ -264,6 +292,16 @@ def _step(entry: Any, place: str, registry: Registry, problems: Problems) -> Ste
         options={k: v for k, v in table.data.items() if k in extra - RECIPIENT_KEYS},
     )
     return step if table.ok else None
+
+
+def _holds_a_time(value: Any) -> bool:
+    """Whether a raw TOML value is or holds a date or time, which the stored setup (JSON)
+    cannot keep."""
+    if isinstance(value, dict):
+        return any(_holds_a_time(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_a_time(v) for v in value)
+    return isinstance(value, date | time)
 
 
 def _hierarchy(entry: Any, place: str, registry: Registry, problems: Problems,

@@ -320,3 +320,32 @@ def test_a_list_criterion_from_a_file_takes_a_value_a_line(book, arrears_book):
     assert [a["customer"] for a in arrears_book.run("2025-01-16")] == ["C1", "C2"]
     arrears_book.setup({**SETUP, "pool": [{"id": "ALL", "accounts": "none.txt"}]},
                        files={"none.txt": "\n \n"}, check=False).assert_exit(2)
+
+
+def test_a_toml_date_in_a_step_option_is_refused_not_an_internal_error(book, arrears_book):
+    from datetime import date
+
+    book()
+    step = {**SETUP["hierarchy"][0]["step"][0], "channel": [date(2025, 1, 31)]}
+    result = arrears_book.setup({**SETUP, "hierarchy": [{**SETUP["hierarchy"][0],
+                                                         "step": [step]}]}, check=False)
+    assert 'step 1 ("Ping"): channel: a TOML date or time cannot be kept as a step option' \
+        in result.assert_exit(2).stderr
+
+
+def test_storing_into_a_table_the_database_lacks_is_a_database_error(book, arrears_book):
+    """Both backends say so alike: on PostgreSQL the rows go by COPY, whose driver errors
+    SQLAlchemy does not see, and it was an internal error there."""
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    visits = Table("visits", MetaData(), Column("customer_id", Integer))
+
+    @hookimpl
+    def execute_action(customer, context):
+        context.store(visits, customer_id=customer.id)
+        return Outcome(True)
+
+    book(execute_action)
+    result = arrears_book.cli("run", "--as-of", "2025-01-16").assert_exit(1)
+    assert result.stderr.startswith("Error: database error on ")
+    assert "visits" in result.stderr and "internal error" not in result.stderr
