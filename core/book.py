@@ -67,11 +67,12 @@ def customers_in(connection: Connection, ids: Sequence[int]) -> list[Customer]:
     return [customer_from_row(row) for row in rows if row.id in wanted]
 
 
-def find_customer(connection: Connection, account: str) -> Customer:
-    """The customer with *account*; BadInput naming it if there is none."""
+def find_customer(connection: Connection, account: str, given: str = "CUSTOMER") -> Customer:
+    """The customer with *account*; BadInput naming it, and where it was *given* (an
+    argument or option), if there is none."""
     row = connection.execute(select_customers().where(customers.c.account == account)).first()
     if row is None:
-        raise BadInput(f'CUSTOMER: no customer "{account}"')
+        raise BadInput(f'{given}: no customer "{account}"')
     return customer_from_row(row)
 
 

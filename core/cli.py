@@ -1,5 +1,11 @@
 """The ``arrears`` command line (spec/CLI.md). Each command parses its options,
 calls one kernel function, and prints the result; no decisions are made here.
+
+A plugin's commands (``register_commands``) may use, and only these are kept stable
+for them: :func:`pass_runtime` and the :class:`Runtime` it passes (``pm``,
+``database()``, ``setup(connection)``), :func:`as_of_option`, :func:`as_of_date`,
+:data:`DAY`, :func:`format_option` and :func:`emit` (docs/writing_plugins.md,
+"Commands of your own").
 """
 
 from __future__ import annotations
@@ -440,7 +446,9 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
                       "not complete until every shard has succeeded"), err=True)
     emit_streamed(_run_document(result), fmt, _run_text(result))
     result.actions.close()
-    if result.status == "errors":
+    if result.stopped is not None:
+        click.echo(f"Error: {result.stopped}", err=True)
+    if result.status in ("errors", "interrupted"):
         sys.exit(1)
 
 
@@ -451,6 +459,8 @@ def _run_document(result: run_.RunResult) -> dict[str, Any]:
                 "errors": result.errors}
     if result.shard is not None:
         document.update(shard=result.shard, day=result.day)
+    if result.stopped is not None:
+        document["stopped"] = result.stopped
     return document
 
 

@@ -119,7 +119,8 @@ def list_letters(connection: Connection, *, customer: str | None = None) -> list
              .join(customers, customers.c.id == letters.c.customer_id)
              .order_by(letters.c.date, letters.c.id))
     if customer is not None:
-        query = query.where(letters.c.customer_id == book.find_customer(connection, customer).id)
+        found = book.find_customer(connection, customer, "--customer")
+        query = query.where(letters.c.customer_id == found.id)
     rows = connection.execute(query).all()
     lines: dict[int, list[LetterLine]] = {row.id: [] for row in rows}
     line_query = (select(letter_lines.c.letter_id, letter_lines.c.open_minor, invoices.c.number,

@@ -72,7 +72,8 @@ class Note:
 
 @attrs.frozen
 class InvoiceVerdict:
-    """An open invoice and whether it counts today (``explain``)."""
+    """An open invoice and whether it counts today (``explain``): *reason* says why
+    not, or remarks on an eligible one (it may not lead)."""
 
     number: str
     due_date: date
@@ -92,6 +93,7 @@ class Decision:
     as_of: date
     excluded: str | None = None
     verdicts: list[tuple[Invoice, str]] = attrs.Factory(list)  # (open invoice, why not eligible)
+    remarks: dict[str, str] = attrs.Factory(dict)  # eligible invoice number → a remark
     leading: Invoice | None = None
     days_past_due: int | None = None
     done: list[StepRun] = attrs.Factory(list)
@@ -107,7 +109,8 @@ class Decision:
     def invoices(self) -> list[InvoiceVerdict]:
         """The customer's open invoices and whether each counts today."""
         return [InvoiceVerdict(i.number, i.due_date, str(i.open_amount), i.currency, i.status,
-                               not reason, reason) for i, reason in self.verdicts]
+                               not reason, reason or self.remarks.get(i.number, ""))
+                for i, reason in self.verdicts]
 
 
 class ActionSpool:
@@ -175,6 +178,7 @@ class RunResult:
     errors: list[Note] = attrs.Factory(list)
     shard: str | None = None
     day: str | None = None
+    stopped: str | None = None  # why an ``interrupted`` run stopped before the end
 
 
 @attrs.frozen
@@ -299,6 +303,11 @@ def decide(pm: pluggy.PluginManager, customer: Customer, placed: Assignment,
     if context.setup.parameters.exclude_after_last_step and regular:
         last = regular[-1].description
         candidates = [i for i in eligible if (i.number, last) not in ran]
+        for invoice in eligible:
+            if (invoice.number, last) in ran:
+                decision.remarks[invoice.number] = (
+                    f"not a leading candidate: its last step, {last}, ran "
+                    "(exclude_after_last_step)")
     if not candidates:
         return decision
     leading = decision.leading = candidates[0]
@@ -542,10 +551,18 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
         with concurrent.futures.ProcessPoolExecutor(
                 min(workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker) as pool:
-            for outcome in pool.map(_work, batches):
+            broken = False
+            for future in [pool.submit(_work, ids) for ids in batches]:
+                try:
+                    outcome = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    broken = True  # and still collect the batches the others finished
+                    continue
                 if progress is not None:
                     progress(outcome.customers)
                 yield outcome
+            if broken:
+                raise concurrent.futures.process.BrokenProcessPool
     except concurrent.futures.process.BrokenProcessPool:
         raise ArrearsError("a worker process stopped before deciding all its customers; the "
                            "batches it finished are saved: run again to finish") from None
@@ -699,11 +716,14 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         try:
             for outcome in decide_all(job, workers=workers, progress=progress):
                 _collect(result, outcome)
-        except BaseException:  # the batches done are saved: the run is to be run again
+        except ArrearsError as error:  # a worker died: what the batches done did is saved
+            result.status, result.stopped = "interrupted", str(error)
+        except BaseException:  # a bug: the batches done are saved, the run to be run again
             with contextlib.suppress(Exception):
                 finish_run(db, run_id, "interrupted")
             raise
-        result.status = "errors" if result.errors else "success"
+        else:
+            result.status = "errors" if result.errors else "success"
         finish_run(db, run_id, result.status)
         if shard is not None:
             with db.read() as connection:

@@ -123,8 +123,20 @@ def render(source: str, values: dict[str, Any], *, html: bool = False) -> str:
 
 def language(wanted: str | None, available: Collection[str], default: str) -> str:
     """The language to render a template in: *wanted* (the customer's) when the template
-    has it among *available*, else the template's *default* (SEMANTICS.md §5)."""
-    return wanted if wanted is not None and wanted in available else default
+    has it among *available*, written as the customer's (``sv-SE`` as ``sv_SE`` too) or
+    as its language alone (``sv`` for ``sv-SE`` or ``SV``), else the template's *default*
+    (SEMANTICS.md §5)."""
+    return next((v for v in language_variants(wanted) if v in available), default)
+
+
+def language_variants(wanted: str | None) -> tuple[str, ...]:
+    """The ways a customer's language code may be written in a template, most exact
+    first: ``sv-SE`` → ``sv-SE``, ``sv_SE``, ``sv``."""
+    if not wanted or not wanted.strip():
+        return ()
+    written = wanted.strip()
+    regional = written.replace("-", "_")
+    return tuple(dict.fromkeys((written, regional, regional.split("_")[0].lower())))
 
 
 def plain_text(html: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, select
 
-from arrears.core import output, schema
+from arrears.core import book, output, schema
 from arrears.core.domain import Setup
 from arrears.core.run import Decision, InvoiceVerdict
 
@@ -49,9 +49,13 @@ def trail(decision: Decision, setup: Setup) -> Trail:
     placed = decision.assignment
     hierarchy = setup.hierarchy(placed.hierarchy) if placed.hierarchy else None
     outcomes = {a.step: o for a, o in decision.outcomes}
+    ran = {r.step for r in decision.done}
+    # With track step the steps run in order: the first not run yet is the one waited for.
+    pending = next((s for s in hierarchy.regular_steps if s.description not in ran), None) \
+        if hierarchy and setup.parameters.track_step else None
     lines: list[StepLine] = []
     for step in hierarchy.steps if hierarchy else ():
-        status, reason = _status(decision, step, outcomes)
+        status, reason = _status(decision, step, outcomes, pending)
         lines.append(StepLine(step.description, step.action, step.when, step.days, step.offset,
                               step.pre_dunning, status, reason))
     details: dict[str, Any] = {}
@@ -66,7 +70,8 @@ def trail(decision: Decision, setup: Setup) -> Trail:
         not_possible=decision.skipped, details=details)
 
 
-def _status(decision: Decision, step: Any, outcomes: dict[str, Any]) -> tuple[str, str]:
+def _status(decision: Decision, step: Any, outcomes: dict[str, Any],
+            pending: Any = None) -> tuple[str, str]:
     if decision.error:
         return "not decided", "the customer failed"
     if decision.excluded:
@@ -91,6 +96,8 @@ def _status(decision: Decision, step: Any, outcomes: dict[str, Any]) -> tuple[st
         return "held", choice.reason
     if choice is not None and choice.reason and step.description in choice.reason:
         return "waiting", choice.reason
+    if pending is not None and step.offset > pending.offset:
+        return "waiting", f"track step: runs after {pending.description}"
     return "skipped", "a later step is closer to today" if choice else ""
 
 
@@ -105,7 +112,8 @@ def as_text(found: Trail) -> str:
     if found.invoices:
         lines.append(output.table(
             [(i.number, i.due_date, f"{i.open_amount} {i.currency}", i.status,
-              "yes" if i.eligible else f"no: {i.reason}") for i in found.invoices],
+              ("yes" if i.eligible else "no") + (f": {i.reason}" if i.reason else ""))
+             for i in found.invoices],
             ["invoice", "due", "open", "status", "eligible"]))
     if found.leading:
         days = found.days_past_due or 0
@@ -149,7 +157,8 @@ def history(connection: Connection, *, hierarchy: str | None = None,
     if hierarchy is not None:
         query = query.where(table.c.hierarchy == hierarchy)
     if customer is not None:
-        query = query.where(customers.c.account == customer)
+        found = book.find_customer(connection, customer, "--customer")
+        query = query.where(table.c.customer_id == found.id)
     if limit is not None:
         query = query.limit(limit)
     return [HistoryRow(*row) for row in connection.execute(query)]

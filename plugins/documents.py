@@ -107,8 +107,7 @@ def render_document(document: Any, fmt: str, context: Context) -> bytes | str | 
 
 def letter_language(document: LetterDocument) -> str:
     """The customer's language when the built-in texts have it, else English."""
-    wanted = (document.customer.language or "").replace("-", "_").split("_")[0].lower()
-    return wanted if wanted in TEXTS else DEFAULT_LANGUAGE
+    return templating.language(document.customer.language, TEXTS, DEFAULT_LANGUAGE)
 
 
 @cache
@@ -195,8 +194,8 @@ def code_text(document: LetterDocument, language: str) -> str:
     """The code's text in the customer's language (even one the built-in words lack),
     else in the letter's *language*, else English, else its first; else the built-in."""
     texts = document.code.text if document.code is not None else {}
-    own = (document.customer.language or "").replace("-", "_")
-    for wanted in (own, own.split("_")[0].lower(), language, DEFAULT_LANGUAGE):
+    for wanted in (*templating.language_variants(document.customer.language), language,
+                   DEFAULT_LANGUAGE):
         if wanted in texts:
             return texts[wanted]
     if texts:

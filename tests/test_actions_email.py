@@ -124,18 +124,38 @@ def test_an_address_with_a_line_break_is_refused(arrears_pm, setup):
 # --- language and rendering ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("language, subject", [
-    ("sv", "Faktura INV-2 förfaller 2025-01-15"),
-    ("de", "Invoice INV-2 is due on 2025-01-15"),  # no German body: the default language
-    (None, "Invoice INV-2 is due on 2025-01-15"),
+@pytest.mark.parametrize("language, subject, rendered", [
+    ("sv", "Faktura INV-2 förfaller 2025-01-15", "sv"),
+    # A regional or capitalised code finds the language's body, as letters do.
+    ("sv-SE", "Faktura INV-2 förfaller 2025-01-15", "sv"),
+    ("sv_SE", "Faktura INV-2 förfaller 2025-01-15", "sv"),
+    ("SV", "Faktura INV-2 förfaller 2025-01-15", "sv"),
+    ("de", "Invoice INV-2 is due on 2025-01-15", "en"),  # no German body: the default
+    ("de-SE", "Invoice INV-2 is due on 2025-01-15", "en"),
+    (None, "Invoice INV-2 is due on 2025-01-15", "en"),
 ])
-def test_the_customer_s_language_else_the_default(arrears_pm, setup, language, subject):
+def test_the_customer_s_language_else_the_default(arrears_pm, setup, language, subject,
+                                                  rendered):
     who = attrs.evolve(CUSTOMER, language=language)
     ctx = context(setup, who=who)
     assert act(arrears_pm, ctx, who=who).done
     [message] = ctx.rows("outbox")
     assert message["subject"] == subject
-    assert message["language"] == (language if language == "sv" else "en")
+    assert message["language"] == rendered
+
+
+def test_a_body_for_the_customer_s_region_beats_the_language_s(arrears_pm, setup):
+    template = setup.templates["email_template"]["REMIND"]
+    regional = attrs.evolve(template.body["sv"], subject="Faktura {{ invoice.number }} (FI)")
+    setup = attrs.evolve(setup, templates={**setup.templates, "email_template": {
+        **setup.templates["email_template"],
+        "REMIND": attrs.evolve(template, body={**template.body, "sv_FI": regional})}})
+    for language, subject in (("sv-FI", "Faktura INV-2 (FI)"),
+                              ("sv-SE", "Faktura INV-2 förfaller 2025-01-15")):
+        who = attrs.evolve(CUSTOMER, language=language)
+        ctx = context(setup, who=who)
+        assert act(arrears_pm, ctx, who=who).done
+        assert ctx.rows("outbox")[0]["subject"] == subject
 
 
 def test_the_html_body_is_autoescaped(arrears_pm, setup):

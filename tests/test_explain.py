@@ -117,3 +117,34 @@ def test_the_trail_is_dated_as_asked_even_when_nothing_is_due(book):
     trail = explain(book, "C1", "2025-01-02")
     assert trail["date"] == "2025-01-02"
     assert trail["actions"] == [] and trail["leading"] == "INV-1"
+
+
+def reload(book, tmp_path: Path, data: Path, **parameters) -> None:
+    document = tomllib.loads((data / "setup.toml").read_text())
+    document["email_template"][0]["body"]["en"]["html"] = "<p>hi</p>"
+    document["parameters"].update(parameters)
+    (tmp_path / "setup.toml").write_text(tomli_w.dumps(document))
+    book("setup", "load", tmp_path / "setup.toml").assert_success()
+
+
+def test_with_track_step_the_steps_after_the_one_due_wait_for_it(book, tmp_path, data):
+    reload(book, tmp_path, data, track_step=True)
+    book("run", "--as-of", "2025-01-16").assert_success()  # First notice
+    steps = {s["step"]: (s["status"], s["reason"]) for s in
+             explain(book, "C1", "2025-02-05")["steps"]}
+    assert steps["First notice"][0] == "ran" and steps["Second notice"][0] == "runs"
+    assert steps["Final notice"] == ("waiting", "track step: runs after Second notice")
+    assert steps["Create activity"] == ("waiting", "track step: runs after Second notice")
+
+
+def test_an_invoice_whose_last_step_ran_is_shown_as_no_longer_leading(book, tmp_path, data):
+    reload(book, tmp_path, data, exclude_after_last_step=True)
+    book("run", "--as-of", "2025-01-31").assert_success()  # the last step, for INV-1
+    trail = explain(book, "C1", "2025-02-03")
+    assert trail["leading"] == "INV-3"
+    assert [(i["number"], i["eligible"], i["reason"]) for i in trail["invoices"]][1:] == [
+        ("INV-1", True, "not a leading candidate: its last step, Create activity, ran "
+                        "(exclude_after_last_step)"),
+        ("INV-3", True, "")]
+    text = book("explain", "C1", "--as-of", "2025-02-03").assert_success().stdout
+    assert "yes: not a leading candidate" in text

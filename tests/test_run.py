@@ -390,6 +390,11 @@ def test_history_lists_decisions_newest_first_in_the_cli_shape(one_customer):
                                                                        "First notice")
     assert one_customer("history", "--hierarchy", "KEYACC", "--format", "json").json() == {
         "entries": []}
+    assert [e["customer"] for e in one_customer("history", "--customer", "C1", "--format",
+                                                "json").json()["entries"]] == ["C1"]
+    # A mistyped account is not an empty history, as it is not for `letters` or `explain`.
+    unknown = one_customer("history", "--customer", "C404").assert_exit(2)
+    assert unknown.stderr == 'Error: --customer: no customer "C404"\n'
 
 
 def test_a_day_after_today_is_simulated_but_never_run(one_customer, arrears_db_url):

@@ -107,12 +107,20 @@ def test_a_worker_that_dies_stops_the_run_and_the_rerun_repeats_nothing(
     assert "a worker process stopped before deciding all its customers" in stopped.stderr
     assert "run again to finish" in stopped.stderr
     assert query(demo.db_url, "SELECT status FROM run") == [("interrupted",)]
+    # A cron job reading the JSON learns what was done before the stop, and why it stopped.
+    interrupted = stopped.json()
+    assert interrupted["status"] == "interrupted" and interrupted["run"] is not None
+    assert "run again to finish" in interrupted["stopped"]
+    done = {(a["customer"], a["step"], a["invoice"]) for a in interrupted["actions"]}
+    assert done and victim not in {customer for customer, _, _ in done}
 
     demo.pm.unregister(plugin)
     again = run(demo, "--workers", "2").json()
     assert again["status"] == "success"
     assert victim in {a["customer"] for a in again["actions"]}
-    assert len(again["actions"]) < len(one["actions"])  # the batches done are not redone
+    redone = {(a["customer"], a["step"], a["invoice"]) for a in again["actions"]}
+    assert not done & redone  # the batches done are not redone
+    assert len(done) + len(redone) <= len(one["actions"])
     assert contents(demo.db_url)["outbox"] == contents(cli.db_url)["outbox"]
     assert contents(demo.db_url)["letter"] == contents(cli.db_url)["letter"]
     assert query(demo.db_url, "SELECT status FROM run ORDER BY id") == [
