@@ -552,15 +552,20 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
                 min(workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker) as pool:
             broken = False
-            for future in [pool.submit(_work, ids) for ids in batches]:
-                try:
-                    outcome = future.result()
-                except concurrent.futures.process.BrokenProcessPool:
-                    broken = True  # and still collect the batches the others finished
-                    continue
-                if progress is not None:
-                    progress(outcome.customers)
-                yield outcome
+            futures = [pool.submit(_work, ids) for ids in batches]
+            try:
+                for future in futures:
+                    try:
+                        outcome = future.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        broken = True  # and still collect the batches the others finished
+                        continue
+                    if progress is not None:
+                        progress(outcome.customers)
+                    yield outcome
+            except BaseException:  # a batch raised: start no other, the run stops here
+                pool.shutdown(cancel_futures=True)
+                raise
             if broken:
                 raise concurrent.futures.process.BrokenProcessPool
     except concurrent.futures.process.BrokenProcessPool:

@@ -221,3 +221,32 @@ def test_a_database_in_this_process_memory_is_decided_here(arrears_pm, pids, mon
     assert len(result.actions) > 100 and result.errors == []
     assert set(pids.read_text().split()) == {str(os.getpid())}
     runtime.close()
+
+
+class PowerCut(BaseException):
+    """Not an Exception: no plugin's failure, the run itself stops (a module's class, so
+    that the worker can send it back)."""
+
+
+def test_a_batch_that_stops_the_run_starts_no_other_batch(demo, whole, arrears_plugin,
+                                                          monkeypatch):
+    cli, one = whole
+    monkeypatch.setattr(book, "BATCH", 10)
+    first = one["actions"][0]["customer"]
+
+    @hookimpl(tryfirst=True)
+    def execute_action(action):
+        if action.customer == first:
+            raise PowerCut("the machine stopped")
+
+    plugin = arrears_plugin(execute_action, name="cut")
+    with pytest.raises(PowerCut):
+        demo("run", "--workers", "2")
+    assert query(demo.db_url, "SELECT status FROM run") == [("interrupted",)]
+    done = query(demo.db_url, "SELECT count(*) FROM step_run")[0][0]
+    assert done < len(one["actions"]) // 2  # the batches queued behind were not started
+
+    demo.pm.unregister(plugin)
+    again = run(demo, "--workers", "2").json()
+    assert again["status"] == "success"
+    assert done + len(again["actions"]) == len(one["actions"])
