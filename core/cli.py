@@ -92,18 +92,11 @@ class Day(click.ParamType):
 DAY = Day()
 
 
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-"""The run dates --as-of accepts: a run reaches years back (the history kept) and ahead."""
-
-
 def as_of_date(setup_: Setup, as_of: datetime | None, *, acting: bool = False) -> date:
     """The day a command decides for: *as_of*, or today in the setup's timezone. A
     command *acting* (posting, sending, purging history) takes no day after today: a
     mistyped year would act early, purge the history kept, and refuse every real day
     after it as earlier than the last run."""
-    if as_of is not None and not FIRST_DAY <= as_of.date() <= LAST_DAY:
-        raise BadInput(f"--as-of: {as_of.date().isoformat()} is not a date arrears runs on "
-                       f"(from {FIRST_DAY} to {LAST_DAY})")
     today = clock.today(setup_.parameters.timezone)
     if as_of is None:
         return today

@@ -11,8 +11,10 @@ is written, so a bad file changes nothing. docs/csv.md is the user's reference.
 from __future__ import annotations
 
 import csv
+import difflib
 import gc
 import heapq
+import io
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -168,14 +170,24 @@ def column_text(column: Column[Any]) -> Callable[[str], str]:
     return text(getattr(column.type, "length", None))
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+"""The dates arrears takes: a book's history reaches years back, its plans years ahead,
+and a day's arithmetic (a due date plus a step's hundred years at most) stays a date.
+A ledger's 9999-12-31 for "no date" is not a due date."""
+
+
 def parse_date(cell: str) -> date:
-    """A ``YYYY-MM-DD`` date."""
+    """A ``YYYY-MM-DD`` date from :data:`FIRST_DAY` to :data:`LAST_DAY`."""
+    if not _DATE.fullmatch(cell):
+        raise ValueError(f'"{cell}" is not a date (YYYY-MM-DD)')
     try:
-        if not _DATE.fullmatch(cell):
-            raise ValueError
-        return date.fromisoformat(cell)
+        day = date.fromisoformat(cell)
     except ValueError:
-        raise ValueError(f'"{cell}" is not a date (YYYY-MM-DD)') from None
+        raise ValueError(f'"{cell}" is not a day of the calendar') from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f'"{cell}" is not a date arrears takes (from {FIRST_DAY} to '
+                         f"{LAST_DAY})")
+    return day
 
 
 def parse_currency(cell: str) -> str:
@@ -186,11 +198,11 @@ def parse_currency(cell: str) -> str:
 
 
 def parse_status(cell: str) -> str:
-    """A collections status."""
-    if cell not in COLLECTIONS_STATUSES:
+    """A collections status, in any case (``Disputed``), as currency codes are."""
+    if cell.lower() not in COLLECTIONS_STATUSES:
         raise ValueError(f'"{cell}" is not a collections status '
                          f"({', '.join(COLLECTIONS_STATUSES)})")
-    return cell
+    return cell.lower()
 
 
 def parse_email(cell: str) -> str:
@@ -217,6 +229,8 @@ def minor(cell: str, currency: str | None) -> int | None:
     whole, dot, fraction = cell.partition(".")
     if (whole.isdigit() and whole.isascii()
             and (not dot or fraction.isdigit() and fraction.isascii())):
+        if len(whole) > money.MAX_DIGITS:
+            raise ValueError(f'"{cell}" is too large')
         places = money.decimals(currency)
         if len(fraction) > places:
             if fraction[places:].strip("0"):
@@ -234,6 +248,18 @@ def minor(cell: str, currency: str | None) -> int | None:
     if value >= MAX_MINOR:
         raise ValueError(f'"{cell}" is too large')
     return value
+
+
+def invoice_amount(cell: str, currency: str | None) -> int | None:
+    """:func:`minor`, saying what to do with a ledger's negative lines."""
+    try:
+        return minor(cell, currency)
+    except ValueError as error:
+        if str(error).endswith("is negative"):
+            raise ValueError(f"{error}: a credit note or unapplied payment is not an "
+                             "invoice; leave it out of the file, or net it into the open_amount "
+                             "of the invoices it pays") from None
+        raise
 
 
 def amount_form(cell: str) -> str:
@@ -327,12 +353,26 @@ def _parse_file(spec: Spec, path: Path, problems: Problems, rejected: list[Row])
     go to *rejected* (with None for their bad cells)."""
     records = _records(path, problems)
     header_line, header = next(records, (1, []))
+    if header and header[0].strip().lower().startswith("sep=") and len(header) <= 2:
+        separator = ",".join(header).strip()[4:] or ","
+        if separator != ",":
+            raise problems.fatal(header_line, None, _separated_by(separator))
+        header_line, header = next(records, (header_line + 1, []))  # Excel's "sep=," line
     if not header:
         raise problems.fatal(1, None, "the file is empty; it needs a header row: "
                              + ",".join(spec.columns))
+    if len(header) == 1 and (found := next((s for s in ";\t|" if s in header[0]), None)):
+        raise problems.fatal(header_line, None, _separated_by(found))
     positions = _header(spec, header_line, header, problems)
     problems.raise_if_any()
     return _parse_rows(spec, positions, len(header), records, problems, rejected)
+
+
+def _separated_by(separator: str) -> str:
+    shown = "a tab" if separator == "\t" else f'"{separator}"'
+    return (f"the columns are separated by {shown}: arrears reads comma-separated files "
+            '(in Excel: Save As "CSV UTF-8 (Comma delimited)"; where the decimal mark is a '
+            'comma, also write amounts with a dot: 1250.00)')
 
 
 def _records(path: Path, problems: Problems) -> Iterator[tuple[int, list[str]]]:
@@ -348,16 +388,39 @@ def _records(path: Path, problems: Problems) -> Iterator[tuple[int, list[str]]]:
     with handle:
         reader = csv.reader(handle, skipinitialspace=True)
         line = 1
+        last: tuple[int, list[str]] | None = None
         try:
             for cells in reader:
-                if cells and (len(cells) > 1 or cells[0].strip()):
-                    yield line, cells
+                if any(cell.strip() for cell in cells):  # spreadsheets write ",,,," rows
+                    if last is not None:
+                        yield last
+                    last = line, cells
+                    ends = reader.line_num
                 line = reader.line_num + 1
         except UnicodeDecodeError:
             raise problems.fatal(_first_bad_line(path), None,
                                  "is not UTF-8 text (save the file as CSV UTF-8)") from None
         except csv.Error as error:
             raise problems.fatal(line, None, f"is not valid CSV ({error})") from None
+    if last is not None:
+        if ends > last[0] and _unclosed(path, last[0]):
+            raise problems.fatal(last[0], None, "a quoted cell that starts on this line is "
+                                 'never closed (a " is missing)')
+        yield last
+
+
+def _unclosed(path: Path, line: int) -> bool:
+    """Whether the record from *line* to the end of *path* ends inside a quoted cell: the
+    csv module then quietly makes the rest of the file one cell. Asked only of a last
+    record of several lines, which a multi-line address also makes."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rest = "".join(text for number, text in enumerate(handle, 1) if number >= line)
+    try:
+        for _ in csv.reader(io.StringIO(rest, newline=""), strict=True):
+            pass
+    except csv.Error as error:
+        return str(error) == "unexpected end of data"
+    return False
 
 
 def _first_bad_line(path: Path) -> int:
@@ -377,11 +440,13 @@ def _header(spec: Spec, line: int, header: list[str], problems: Problems) -> dic
     positions: dict[str, int] = {}
     for index, raw in enumerate(header):
         name = raw.strip().lower()
-        if not name:
-            problems.add(line, None, f"column {index + 1} of the header has no name")
+        if not name:  # a spreadsheet's empty column: fine while no row has a value there
+            continue
         elif name not in known:
-            problems.add(line, None, f'unknown column "{raw.strip()}" ({spec.kind} columns: '
-                         f"{', '.join(spec.columns)})")
+            close = difflib.get_close_matches(re.sub(r"[\s-]+", "_", name), spec.columns, 1)
+            problems.add(line, None, f'unknown column "{raw.strip()}" ('
+                         + (f"did you mean {close[0]}? " if close else "")
+                         + f"{spec.kind} columns: {', '.join(spec.columns)})")
         elif name in positions:
             problems.add(line, None, f'column "{name}" appears twice')
         else:
@@ -402,6 +467,7 @@ def _parse_rows(spec: Spec, positions: dict[str, int], width: int,
     plan = [(positions[f.name], f.name, f.parse, f.required, f.after,
              {} if f.repeats else None) for f in spec.fields if f.name in positions]
     key_of = operator.itemgetter(*spec.key) if spec.key else None
+    unnamed = [i for i in range(width) if i not in positions.values()]
     seen: dict[Any, int] = {}
     rows: list[Row] = []
     for line, cells in records:
@@ -410,6 +476,11 @@ def _parse_rows(spec: Spec, positions: dict[str, int], width: int,
             continue
         values: dict[str, Any] = {}
         good = True
+        for index in unnamed:
+            if cells[index].strip():
+                problems.add(line, None, f"column {index + 1} has a value, and no name in "
+                             "the header")
+                good = False
         for index, name, parse, required, after, memo in plan:
             cell = cells[index].strip()
             if not cell:
@@ -521,15 +592,25 @@ def _plan_customers(ctx: Context, rows: list[Row]) -> Changes:
     c = customers_t.c
     optional = _present(rows, CUSTOMER_OPTIONAL)
     limit = _present(rows, ("credit_limit",))
-    targets = ["name", "currency", *optional, *(["credit_limit_minor"] if limit else [])]
+    targets = ["name", "currency", *optional, "credit_limit_minor"]
     existing = _by_key(ctx.connection, c.account, [c.id, *(c[t] for t in targets)],
                        {values["account"] for _, values in rows})
     changes = Changes(len(rows))
-    for _, values in rows:
+    for line, values in rows:
         record = {name: values[name] for name in ("name", "currency", *optional)}
+        old = existing.get(values["account"])
         if limit:
             record["credit_limit_minor"] = values["credit_limit"]
-        _upsert(changes, existing.get(values["account"]), record, account=values["account"])
+        elif old is not None:
+            if old.credit_limit_minor is not None and old.currency != values["currency"]:
+                ctx.problems.add(line, "currency", (
+                    f"changes from {old.currency} to {values['currency']}, and the credit "
+                    f"limit ({amount_text(old.credit_limit_minor, old.currency)} "
+                    f"{old.currency}) is kept in {old.currency}: give credit_limit in "
+                    f"{values['currency']} in this file (empty to clear it)"))
+                continue
+            old = old[:-1]  # the limit stays as it is: not compared
+        _upsert(changes, old, record, account=values["account"])
     return changes
 
 
@@ -778,8 +859,8 @@ SPECS: dict[str, Spec] = {
         Field("invoice_date", parse_date, required=True, repeats=True),
         Field("due_date", parse_date, required=True, repeats=True),
         Field("currency", parse_currency, required=True, repeats=True),
-        Field("amount", minor, required=True, after="currency"),
-        Field("open_amount", minor, after="currency"),
+        Field("amount", invoice_amount, required=True, after="currency"),
+        Field("open_amount", invoice_amount, after="currency"),
         Field("status", parse_status, repeats=True),
         Field("promised_date", parse_date, repeats=True),
     ), ("number",), _plan_invoices),

@@ -211,6 +211,38 @@ def test_bom_crlf_quotes_and_spaces(run, csv_file, engine):
     assert one(engine, schema.customer, account="C2")["name"] == 'Say "hi"'
 
 
+def test_what_spreadsheets_add_is_read_as_meant(run, csv_file, engine):
+    """Excel's "sep=," line, its rows and columns of empty cells where the sheet's used
+    range is larger than the data, a status in capitals."""
+    run("customers", csv_file("customers.csv", "sep=,\naccount,name,currency,,\n"
+                                               "C1,Acme,EUR,,\n,,,,\n,,,,\n"))
+    assert [c["account"] for c in rows(engine, schema.customer)] == ["C1"]
+    run("invoices", csv_file("invoices.csv",
+                             "number,customer,invoice_date,due_date,amount,currency,status\n"
+                             "INV-1,C1,2025-01-01,2025-01-31,10.00,EUR,Disputed\n"))
+    assert one(engine, schema.invoice, number="INV-1")["status"] == "disputed"
+    # A last row of several lines is fine when its quote is closed (spaces after it too).
+    run("customers", csv_file("last.csv", 'account,name,currency,address\r\n'
+                                          'C1,Acme,EUR,"Street 1\r\nTown" \r\n'))
+    assert one(engine, schema.customer, account="C1")["address"] == "Street 1\r\nTown"
+
+
+def test_a_customer_s_currency_changes_only_with_its_credit_limit(run, rejected, csv_file,
+                                                                   engine):
+    """The limit is kept in minor units of the customer's currency: a new currency alone
+    would turn 50,000.00 EUR into 5,000,000 JPY."""
+    run("customers", csv_file("a.csv", "account,name,currency,credit_limit\n"
+                                       "C1,Acme,EUR,50000.00\nC2,Bee,EUR,\n"))
+    stderr = rejected("customers", "b.csv", "account,name,currency\nC1,Acme,JPY\n")
+    assert ("b.csv:2: currency: changes from EUR to JPY, and the credit limit (50000.00 EUR) "
+            "is kept in EUR: give credit_limit in JPY in this file (empty to clear it)") in stderr
+    run("customers", csv_file("c.csv", "account,name,currency\nC2,Bee,JPY\n"))  # no limit
+    run("customers", csv_file("d.csv", "account,name,currency,credit_limit\n"
+                                       "C1,Acme,JPY,8000000\n"))
+    acme = one(engine, schema.customer, account="C1")
+    assert (acme["currency"], acme["credit_limit_minor"]) == ("JPY", 8000000)
+
+
 def test_header_only_file_imports_nothing(run, csv_file, engine):
     result = run("customers", csv_file("customers.csv", "account,name,currency\n"))
     assert "0 added, 0 updated" in result.stdout
@@ -304,9 +336,10 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
     lines = [line.removeprefix("Error: ") for line in stderr.splitlines()]
     assert [line.split(": ")[0].rsplit(":", 1)[1] for line in lines] == ["2", "2", "2", "3",
                                                                          "4"]
-    assert any(line.endswith('bad.csv:2: due_date: "2025-02-30" is not a date (YYYY-MM-DD)')
+    assert any(line.endswith('bad.csv:2: due_date: "2025-02-30" is not a day of the calendar')
                for line in lines)
-    assert any(line.endswith('bad.csv:2: amount: "-5.00" is negative') for line in lines)
+    assert any('bad.csv:2: amount: "-5.00" is negative: a credit note' in line
+               for line in lines)
     assert any(line.endswith('bad.csv:2: customer: no customer "C404"') for line in lines)
     assert any('bad.csv:3: amount: "ten" is not an amount' in line for line in lines)
     assert any('bad.csv:4: currency: "EURO" is not an ISO 4217 currency code' in line
@@ -416,6 +449,32 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
      'f.csv:2: rate: "-1.1" is not a rate'),
     ("rates", "currency,date,rate\nUSD,2025-01-01,1.1\nusd,2025-01-01,1.2\n",
      'f.csv:3: currency,date: duplicate "USD", "2025-01-01" (also on line 2)'),
+    # What ERP and spreadsheet exports hold, each told what to write instead.
+    ("customers", 'account,name,currency,address\nC9,X,EUR,"Street 1\nC10,Y,USD,Road 2\n',
+     'f.csv:2: a quoted cell that starts on this line is never closed (a " is missing)'),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,9999-12-31,10,EUR\n",
+     'f.csv:2: due_date: "9999-12-31" is not a date arrears takes (from 1900-01-01 to '
+     "2999-12-31)"),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "CN-7,C1,2025-01-01,2025-01-31,-100.00,EUR\n",
+     'f.csv:2: amount: "-100.00" is negative: a credit note or unapplied payment is not an '
+     "invoice; leave it out of the file, or net it into the open_amount of the invoices it "
+     "pays"),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-01,2025-01-31," + "9" * 5000 + ",EUR\n",
+     'is too large'),
+    ("invoices", "number;customer;invoice_date;due_date;amount;currency\n"
+                 "INV-7;C1;2025-01-01;2025-01-31;10,00;EUR\n",
+     'f.csv:1: the columns are separated by ";": arrears reads comma-separated files'),
+    ("invoices", "sep=;\nnumber;customer;invoice_date;due_date;amount;currency\n",
+     'f.csv:1: the columns are separated by ";"'),
+    ("invoices", "number\tcustomer\tinvoice_date\tdue_date\tamount\tcurrency\n",
+     "f.csv:1: the columns are separated by a tab"),
+    ("invoices", "number,customer,Invoice Date,due_date,amount,currency\n",
+     'f.csv:1: unknown column "Invoice Date" (did you mean invoice_date? invoices columns:'),
+    ("customers", "account,name,currency,\nC9,X,EUR,oops\n",
+     "f.csv:2: column 4 has a value, and no name in the header"),
 ])
 def test_a_bad_file_is_refused_whole(rejected, book, tmp_path, monkeypatch, kind, content,
                                      expected):
