@@ -8,8 +8,9 @@ whose pool holds the customer wins. Pool membership is decided by the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 
+import attrs
 import pluggy
 from sqlalchemy import Connection, delete, select, true
 
@@ -46,6 +47,26 @@ def unassign(connection: Connection, account: str) -> bool:
     customer = book.find_customer(connection, account)
     removed = connection.execute(delete(manual).where(manual.c.customer_id == customer.id))
     return removed.rowcount > 0
+
+
+@attrs.frozen
+class ManualAssignment:
+    """One row of ``arrears assignments``."""
+
+    customer: str
+    hierarchy: str
+    assigned: datetime
+    in_setup: bool  # False: the setup has no such hierarchy (its runs fail the customer)
+
+
+def list_manual(connection: Connection, setup: Setup) -> list[ManualAssignment]:
+    """Every manual assignment, by account."""
+    rows = connection.execute(
+        select(schema.customer.c.account, manual.c.hierarchy, manual.c.assigned_at)
+        .join(schema.customer, schema.customer.c.id == manual.c.customer_id)
+        .order_by(schema.customer.c.account))
+    return [ManualAssignment(account, hierarchy, assigned, setup.hierarchy(hierarchy) is not None)
+            for account, hierarchy, assigned in rows]
 
 
 def manual_assignments(connection: Connection, batch: Sequence[Customer]) -> dict[str, str]:

@@ -319,6 +319,19 @@ def unassign(runtime: Runtime, customer: str) -> None:
                err=True)
 
 
+@cli.command()
+@format_option("text", "json")
+@pass_runtime
+def assignments(runtime: Runtime, fmt: str) -> None:
+    """The manual assignments: which customers are assigned by hand, to what."""
+    with runtime.database().read() as connection:
+        found = assignment.list_manual(connection, runtime.setup(connection))
+    emit({"assignments": found}, fmt, lambda _: output.table(
+        [(a.customer, a.hierarchy + ("" if a.in_setup else " (not in the setup)"),
+          a.assigned.isoformat(" ", "seconds")) for a in found],
+        ["customer", "hierarchy", "assigned"]) if found else "no manual assignments")
+
+
 @cli.group()
 def preview() -> None:
     """Which hierarchy customers get, and why (read-only)."""
@@ -424,6 +437,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
         setup_ = runtime.setup(connection)
         total = run_.count_customers(connection, shard)
     day = as_of_date(setup_, as_of, acting=True)
+    warn_before_run(runtime, setup_)
     with progress(total, "customers") as advance:
         result = run_.daily_run(
             db, runtime.pm, setup_, day, wait=not no_wait, progress=advance, shard=shard,
@@ -479,8 +493,9 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, wo
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-    result = run_.simulate(db, runtime.pm, setup_, as_of_date(setup_, as_of), hierarchy=hierarchy,
-                           workers=workers)
+    day = as_of_date(setup_, as_of)
+    warn_before_run(runtime, setup_)
+    result = run_.simulate(db, runtime.pm, setup_, day, hierarchy=hierarchy, workers=workers)
     for note in result.skipped:
         click.echo(f"not possible: {note.customer} {note.step}: {note.reason}", err=True)
     for note in result.errors:
@@ -501,8 +516,16 @@ def explain(runtime: Runtime, customer: str, as_of: datetime | None, fmt: str) -
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-    decision = run_.explain(db, runtime.pm, setup_, customer, as_of_date(setup_, as_of))
+    day = as_of_date(setup_, as_of)
+    warn_before_run(runtime, setup_)
+    decision = run_.explain(db, runtime.pm, setup_, customer, day)
     emit(trail.trail(decision, setup_), fmt, trail.as_text)
+
+
+def warn_before_run(runtime: Runtime, setup_: Setup) -> None:
+    """Print what the plugins say an operator should know before deciding."""
+    for warning in run_.warnings(runtime.database(), runtime.pm, setup_):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

@@ -16,6 +16,7 @@ from pluggy import HookimplMarker, HookspecMarker
 
 if TYPE_CHECKING:
     import click
+    from sqlalchemy import Connection
 
     from arrears.core.context import Context
     from arrears.core.domain import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         Outcome,
         Pool,
         Prediction,
+        Setup,
         SetupOption,
         Step,
         StepChoice,
@@ -53,6 +55,7 @@ __all__ = [
     "execute_action",
     "render_document",
     "record_history",
+    "check_before_run",
     "predict_payment",
     "act_on_prediction",
     "deliver_messages",
@@ -256,6 +259,22 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     system).
 
     :returns: nothing.
+    """
+
+
+@hookspec
+def check_before_run(setup: Setup, connection: Connection) -> Sequence[str] | None:
+    """Say what an operator should know before a run: a setting of yours that cannot
+    take effect with the book as it is.
+
+    Called by ``run``, ``simulate`` and ``explain`` once, before deciding, in a read
+    transaction; each text is printed on stderr as a warning (the JSON output is
+    unchanged) and the command goes on. ``arrears.plugins.prediction`` warns of a
+    hierarchy with ``use_prediction`` while no usable payment model is stored.
+
+    :param connection: to read the book; write nothing.
+    :returns: the warnings, each a sentence naming the setting and what to do;
+        nothing (None or empty) when there is nothing to say.
     """
 
 

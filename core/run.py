@@ -736,6 +736,14 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         return result
 
 
+def warnings(db: Any, pm: pluggy.PluginManager, setup: Setup) -> list[str]:
+    """What the plugins say an operator should know before a run (``check_before_run``)."""
+    with db.read() as connection:
+        return [warning for answer in pm.hook.check_before_run(setup=setup,
+                                                               connection=connection)
+                for warning in answer or ()]
+
+
 def _refuse_before(last: tuple[int, date] | None, as_of: date, more: str = "") -> None:
     """BadInput if *as_of* is before the day of the *last* successful run (SEMANTICS §6)."""
     if last is not None and last[1] > as_of:

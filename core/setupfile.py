@@ -9,6 +9,7 @@ database stores; :func:`parse` accepts it back unchanged.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -404,17 +405,40 @@ def _include(value: Any, place: str, base: Path | None, problems: Problems) -> A
     """Replace a string naming a file next to the setup file by the file's text."""
     if isinstance(value, dict):
         return {k: _include(v, f"{place}: {k}", base, problems) for k, v in value.items()}
-    if (base is None or not isinstance(value, str) or "\n" in value or "<" in value
-            or not value.lower().endswith(INCLUDE_SUFFIXES)):
+    if base is None or not isinstance(value, str) or "\n" in value or "<" in value:
+        return value
+    if not value.lower().endswith(INCLUDE_SUFFIXES):
+        if DOCUMENT_FILE.fullmatch(value.strip()):  # would go out as the text "mail.eml"
+            problems.add(place, f'"{value}" names a file arrears cannot read: only .html, '
+                         ".htm and .txt files are (save an Outlook message as HTML: File, "
+                         "Save As, HTML)")
         return value
     path = base / value
     try:
-        return path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as error:
         problems.add(place, f'cannot read "{path}": {error.strerror or error}')
+        return value
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        problems.add(place, f'"{path}" is not UTF-8 text')
+        pass
+    declared = CHARSET.search(raw[:4096]) if path.suffix.lower() in (".html", ".htm") else None
+    if declared is not None:  # Outlook's "Save As HTML" writes windows-1252, and says so
+        try:
+            return raw.decode(declared[1].decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            pass
+    problems.add(place, f'"{path}" is not UTF-8 text' + (
+        f" nor {declared[1].decode('ascii')}, as it declares" if declared else ""))
     return value
+
+
+DOCUMENT_FILE = re.compile(r"[^\s<>]+\.(?:eml|msg|oft|mht|mhtml|doc|docx|rtf|odt|pdf)",
+                           re.IGNORECASE)
+"""A file name of a document arrears does not read, given where a text or file is."""
+CHARSET = re.compile(rb"""<meta[^>]*charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+"""An HTML file's declared encoding."""
 
 
 def _problem(error: BaseException, type_: Any) -> str:

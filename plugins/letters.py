@@ -48,6 +48,9 @@ from arrears.plugins.activities import record_contact
 
 
 def check_step(step: Step, setup: Setup) -> Iterable[str]:
+    if step.pre_dunning:  # the first letter's grace days count from the due date on
+        yield ("pre_dunning: a letter step cannot be pre-dunning: a letter's grace period "
+               "starts at the due date, so a letter before it is never possible")
     if not setup.letter_sequences:
         yield "action: a letter step needs a [[letter_sequence]] to take letters from"
     elif setup.parameters.default_letter_sequence is None and len(setup.letter_sequences) > 1:

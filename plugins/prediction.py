@@ -417,6 +417,20 @@ def _acted(context: Context) -> frozenset[str]:
     return context.memo("prediction.acted", load)
 
 
+@hookimpl
+def check_before_run(setup: Setup, connection: Connection) -> list[str] | None:
+    """A hierarchy with use_prediction while no usable model is stored predicts nothing:
+    say so, rather than let the setting look on."""
+    using = [h.id for h in setup.hierarchies if h.use_prediction]
+    if not using:
+        return None
+    reason = usable(load_model(connection), setup.parameters)
+    if reason is None:
+        return None
+    return [f"use_prediction (hierarchy {', '.join(using)}) creates no prediction activity: "
+            f"{reason}"]
+
+
 @hookimpl(trylast=True)
 def predict_payment(invoice: Invoice, customer: Customer, context: Context) -> Prediction | None:
     if context.connection is None or context.batch is None:

@@ -62,9 +62,16 @@ def test_manual_assignment_beats_every_pool_and_can_be_removed(book):
     assert members(book, "KEYACC") == ["C1", "C3"]
     book("assign", "C3", "STD").assert_success()
     assert preview(book, "C3")["reason"] == "manual"
+    book("assign", "C1", "STD").assert_success()
+    listed = book("assignments", "--format", "json").assert_success().json()["assignments"]
+    assert [(a["customer"], a["hierarchy"], a["in_setup"]) for a in listed] == [
+        ("C1", "STD", True), ("C3", "STD", True)]
+    assert "C3        STD" in book("assignments").assert_success().stdout
+    book("unassign", "C1").assert_success()
     book("unassign", "C3").assert_success()
     assert preview(book, "C3") == {"customer": "C3", "hierarchy": "STD", "reason": "pool:ALL"}
     assert "had no manual assignment" in book("unassign", "C3").assert_success().stderr
+    assert book("assignments").assert_success().stdout == "no manual assignments\n"
 
 
 def test_a_customer_in_no_pool_gets_none(book, data, tmp_path):

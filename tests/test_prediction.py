@@ -248,6 +248,19 @@ def test_too_little_history_says_so_and_predicts_nothing(arrears_cli, tmp_path,
     assert [a for a in run(arrears_cli, AS_OF)["actions"] if a["step"] == "prediction"] == []
 
 
+def test_a_run_under_use_prediction_without_a_model_says_so(predicting):
+    """use_prediction looked on, and did nothing, until someone trained a model."""
+    warning = ("warning: use_prediction (hierarchy STD) creates no prediction activity: no "
+               "payment model yet: `arrears predict train` learns one from the paid invoices")
+    for args in (["simulate", "--as-of", AS_OF.isoformat(), "--format", "json"],
+                 ["explain", "P1", "--as-of", AS_OF.isoformat()],
+                 ["run", "--as-of", AS_OF.isoformat(), "--format", "json"]):
+        result = predicting(*args).assert_success()
+        assert warning in result.stderr.splitlines()
+    predicting("predict", "train", "--as-of", AS_OF.isoformat()).assert_success()
+    assert "use_prediction" not in predicting("simulate", "--as-of", AS_OF.isoformat()).stderr
+
+
 def test_a_model_below_a_raised_minimum_predicts_nothing(trained, tmp_path):
     raised = {**SETUP, "parameters": {**SETUP["parameters"],
                                       "prediction_min_paid_invoices": 500}}

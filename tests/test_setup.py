@@ -256,6 +256,41 @@ def test_a_missing_html_file_is_named(arrears_cli, write_setup, tmp_path):
             f'email_template "REMIND": body: en: html: cannot read "{tmp_path / "gone.html"}"')
 
 
+def test_a_body_naming_a_file_arrears_cannot_read_is_refused_not_sent_as_text(arrears_cli,
+                                                                             write_setup):
+    def outlook(d):
+        d["email_template"][0]["body"]["en"]["html"] = "Reminder mail.msg"
+        d["email_template"][0]["body"]["sv"]["html"] = "mail.eml"
+
+    stderr = refused(arrears_cli, write_setup(outlook),
+                     'email_template "REMIND": body: sv: html: "mail.eml" names a file arrears '
+                     "cannot read: only .html, .htm and .txt files are (save an Outlook "
+                     "message as HTML: File, Save As, HTML)")
+    assert "Reminder mail.msg" not in stderr  # a sentence with spaces is text, not a file
+
+
+def test_an_html_file_in_the_encoding_it_declares_is_read(arrears_cli, write_setup,
+                                                          tmp_path):
+    """Outlook saves a message as HTML in windows-1252, declared in a meta tag."""
+    (tmp_path / "outlook.htm").write_bytes(
+        '<html><head><meta http-equiv=Content-Type content="text/html; charset=windows-1252">'
+        "</head><body><p>Bäste kund, {{ invoice.number }} – förfallen</p></body></html>"
+        .encode("cp1252"))
+    (tmp_path / "plain.htm").write_bytes("<p>Bäste kund</p>".encode("cp1252"))
+
+    def outlook(d):
+        d["email_template"][0]["body"]["sv"]["html"] = "outlook.htm"
+
+    arrears_cli("setup", "load", write_setup(outlook)).assert_success()
+    body = shown(arrears_cli)["email_template"][0]["body"]["sv"]["html"]
+    assert "Bäste kund, {{ invoice.number }} – förfallen" in body
+
+    def undeclared(d):
+        d["email_template"][0]["body"]["sv"]["html"] = "plain.htm"
+
+    refused(arrears_cli, write_setup(undeclared), 'plain.htm" is not UTF-8 text')
+
+
 def test_unknown_keys_sections_and_rules_are_refused(arrears_cli, write_setup):
     def unknown(d):
         d["sms_template"] = [{"id": "S1"}]
@@ -315,3 +350,12 @@ def test_a_document_on_a_step_whose_action_type_has_no_templates_is_refused(arre
     refused(arrears_cli, write_setup(stray),
             'step 2 ("First notice"): document: action type "letter" takes no document (it '
             "has no templates); leave the key out")
+
+
+def test_a_pre_dunning_letter_step_is_refused(arrears_cli, write_setup):
+    def letter_before(d):
+        std(d)["step"][0]["action"] = "letter"  # the pre-dunning step
+        std(d)["step"][0].pop("document", None)
+
+    refused(arrears_cli, write_setup(letter_before),
+            "pre_dunning: a letter step cannot be pre-dunning")
