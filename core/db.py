@@ -117,7 +117,7 @@ def _sqlite_begin(connection: Connection) -> None:
 
 # --- bulk writes: where the two backends differ ------------------------------------------
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest migration's revision: what every command but ``init`` requires. Written
 here so that commands need not load Alembic to check (a test keeps it equal to the
 migrations' head)."""

@@ -1,8 +1,10 @@
 """Money: Decimal amounts in Python, integer minor units of their currency in the database.
 
 Storing minor units keeps amounts exact on every backend (SQLite's NUMERIC goes
-through float) and lets SQL add them up. Currency precision is ISO 4217's, as
-Babel's CLDR data gives it.
+through float) and lets SQL add them up. Currency precision is ISO 4217's, held here
+rather than asked of Babel: CLDR's digits are those currencies are *shown* with (0 for
+the Serbian dinar, which ISO 4217 and ledgers give 2), and a stored amount's minor
+units must mean the same whatever Babel a later install brings.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import list_currencies
 
 from arrears.core.errors import ArrearsError
 
@@ -23,10 +25,23 @@ MAX_STORED = 2**63 - 1
 """The largest number of minor units a column holds (a 64-bit integer)."""
 
 
+# ISO 4217's minor units of the currencies that have other than 2; for codes withdrawn
+# from ISO 4217 (ITL, ESP, …), the digits CLDR gave them when this table was written.
+# Changing a currency's digits changes what its stored minor units mean: it takes a
+# migration (0008 moved AFN, ALL, IQD, IRR, KPW, LAK, LBP, MGA, MMK, RSD, SLL, SOS,
+# SYP and YER from CLDR's 0 digits to ISO 4217's).
+_DIGITS = {
+    **dict.fromkeys("ADP BIF BYR CLP DJF ESP GNF ISK ITL JPY KMF KRW LUF MGF MRO PYG RWF "
+                    "STD TMM TRL UGX UYI VND VUV XAF XOF XPF ZMK ZWD".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+
 @cache
 def decimals(currency: str) -> int:
-    """Number of minor-unit digits of *currency* (USD 2, JPY 0, BHD 3)."""
-    return get_currency_precision(currency.upper())
+    """Number of minor-unit digits of *currency* (USD 2, JPY 0, BHD 3), ISO 4217's."""
+    return _DIGITS.get(currency.upper(), 2)
 
 
 def is_currency(code: str) -> bool:

@@ -20,6 +20,7 @@ right of every page; the invoice table's header repeats on each page.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import date
 from decimal import Decimal
@@ -29,11 +30,12 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import NumberPattern
 from jinja2 import TemplateError
 from markupsafe import Markup
 
 from arrears.core import hookimpl, templating
+from arrears.core import money as amounts
 from arrears.core.context import Context
 from arrears.core.documents import DocumentUnavailable
 from arrears.core.domain import LetterDocument
@@ -156,7 +158,7 @@ def template_values(document: LetterDocument) -> dict[str, Any]:
     locale = letter_locale(language, customer.country)
 
     def money(amount: Decimal, currency: str | None = None) -> str:
-        return format_currency(amount, currency or letter.currency, locale=locale)
+        return money_text(amount, currency or letter.currency, locale)
 
     def day(value: date | None) -> str:
         return format_date(value, "medium", locale=locale) if value is not None else ""
@@ -188,6 +190,20 @@ def template_values(document: LetterDocument) -> dict[str, Any]:
         "format_money": money,
         "format_date": day,
     }
+
+
+def money_text(amount: Decimal, currency: str, locale: Locale) -> str:
+    """*amount* as *locale* writes *currency*, with the currency's ISO 4217 decimals: Babel
+    would round to CLDR's display digits (1234.56 RSD printed as 1.235 RSD)."""
+    return _currency_pattern(locale, amounts.decimals(currency)).apply(
+        amount, locale, currency=currency, currency_digits=False)
+
+
+@cache
+def _currency_pattern(locale: Locale, digits: int) -> NumberPattern:
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    return pattern
 
 
 def code_text(document: LetterDocument, language: str) -> str:

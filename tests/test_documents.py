@@ -566,3 +566,20 @@ def test_a_file_name_is_cut_in_bytes_not_characters(book, tmp_path):
     [written] = [p.name for p in out.iterdir()]
     assert len(written.encode()) <= 255 and written.startswith("\U0001d538" * 20)
     assert result.json()["errors"] == []
+
+
+@pytest.mark.parametrize("amount, currency, locale, shown", [
+    ("1234.56", "RSD", "sr_RS", "1.234,56\xa0RSD"),  # Babel alone: 1.235 RSD
+    ("1234", "JPY", "ja", "￥1,234"),
+    ("1234.5", "USD", "en_US", "$1,234.50"),
+    ("1234.56", "SEK", "sv_SE", "1\xa0234,56\xa0kr"),
+])
+def test_a_letter_shows_amounts_with_their_currency_s_decimals(amount, currency, locale,
+                                                               shown):
+    from decimal import Decimal
+
+    from babel import Locale
+
+    from arrears.plugins.documents import money_text
+
+    assert money_text(Decimal(amount), currency, Locale.parse(locale)) == shown

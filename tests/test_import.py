@@ -591,3 +591,14 @@ def test_fast_and_core_writes_store_the_same(tmp_path, arrears_pm, monkeypatch,
     assert (invoice["amount_minor"], invoice["open_minor"], invoice["status"]) == (
         12000, 8000, "disputed")
     assert invoice["promised_date"] is None
+
+
+def test_currencies_have_iso_4217_decimals_not_cldr_display_digits(run, csv_file, engine):
+    """CLDR shows the Serbian dinar without decimals; ISO 4217 and ledgers give it 2."""
+    run("customers", csv_file("c.csv", "account,name,currency\nR1,Beograd doo,RSD\n"))
+    run("invoices", csv_file("i.csv", "number,customer,invoice_date,due_date,amount,currency\n"
+                                      "R-1,R1,2025-01-01,2025-01-31,1234.56,RSD\n"
+                                      "Q-1,R1,2025-01-01,2025-01-31,1500.250,IQD\n"))
+    assert [(i["number"], i["amount_minor"]) for i in rows(engine, schema.invoice)] == [
+        ("R-1", 123456), ("Q-1", 1500250)]
+    assert (money.decimals("RSD"), money.decimals("IQD"), money.decimals("JPY")) == (2, 3, 0)

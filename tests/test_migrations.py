@@ -179,3 +179,53 @@ def test_inits_at_once_on_an_empty_database_all_succeed(arrears_db_url):
     with db.begin() as connection:
         assert db.current_revision(connection) == db.head_revision()
     db.dispose()
+
+
+def test_amounts_stored_with_cldr_digits_keep_their_value_in_iso_4217_units(arrears_db_url,
+                                                                           arrears_cli):
+    """0008: 1234 RSD was stored as 1234 units (CLDR's 0 digits); in ISO 4217's 2 digits
+    it is 123400, and it must still read 1234.00 RSD, its payments and letters too."""
+    arrears_cli("init").assert_success()
+    db = Database(arrears_db_url)
+    try:
+        migrate(db, "downgrade", "0007")
+        with db.engine.begin() as connection:
+            for sql in (
+                "INSERT INTO customer (id, account, name, currency, credit_limit_minor) VALUES "
+                "(1, 'R1', 'Beograd doo', 'RSD', 50000), (2, 'U1', 'Acme', 'USD', 50000)",
+                "INSERT INTO invoice (id, number, customer_id, invoice_date, due_date, currency,"
+                " amount_minor, open_minor, status) VALUES (1, 'R-1', 1, '2025-01-01', "
+                "'2025-01-31', 'RSD', 1234, 1000, 'none'), (2, 'I-1', 1, '2025-01-01', "
+                "'2025-01-31', 'IQD', 7, 7, 'none'), (3, 'U-1', 2, '2025-01-01', '2025-01-31', "
+                "'USD', 1234, 1000, 'none')",
+                "INSERT INTO payment (invoice_id, date, amount_minor, reference) VALUES "
+                "(1, '2025-01-10', 234, ''), (3, '2025-01-10', 234, '')",
+                "INSERT INTO letter (id, customer_id, sequence, code, position, date, currency, "
+                "total_minor, fee_minor) VALUES (1, 1, 'STD', 'L1', 1, '2025-02-01', 'RSD', "
+                "1007, 5)",
+                "INSERT INTO letter_invoice (letter_id, invoice_id, open_minor) VALUES "
+                "(1, 1, 1000)"):
+                connection.execute(text(sql))
+        assert migrate(db, "upgrade", "0008") == "0008"
+        with db.engine.connect() as connection:
+            def read(sql: str) -> list[tuple]:
+                return [tuple(r) for r in connection.execute(text(sql))]
+
+            assert read("SELECT number, amount_minor, open_minor FROM invoice ORDER BY id") == [
+                ("R-1", 123400, 100000), ("I-1", 7000, 7000), ("U-1", 1234, 1000)]
+            assert read("SELECT amount_minor FROM payment ORDER BY invoice_id") == [(23400,),
+                                                                                   (234,)]
+            assert read("SELECT credit_limit_minor FROM customer ORDER BY id") == [(5000000,),
+                                                                                 (50000,)]
+            assert read("SELECT total_minor, fee_minor FROM letter") == [(100700, 500)]
+            assert read("SELECT open_minor FROM letter_invoice") == [(100000,)]
+        assert migrate(db, "downgrade", "0007") == "0007"
+        with db.engine.connect() as connection:
+            assert [tuple(r) for r in connection.execute(text(
+                "SELECT amount_minor, open_minor FROM invoice ORDER BY id"))] == [
+                (1234, 1000), (7, 7), (1234, 1000)]
+        migrate(db, "upgrade", "head")
+    finally:
+        db.dispose()
+    [letter] = arrears_cli("letters", "--format", "json").assert_success().json()["letters"]
+    assert (letter["total"], letter["fee"], letter["currency"]) == ("1007.00", "5.00", "RSD")
