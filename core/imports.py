@@ -398,8 +398,7 @@ def _records(path: Path, problems: Problems) -> Iterator[tuple[int, list[str]]]:
                     ends = reader.line_num
                 line = reader.line_num + 1
         except UnicodeDecodeError:
-            raise problems.fatal(_first_bad_line(path), None,
-                                 "is not UTF-8 text (save the file as CSV UTF-8)") from None
+            raise _not_utf8(path, problems) from None
         except csv.Error as error:
             raise problems.fatal(line, None, f"is not valid CSV ({error})") from None
     if last is not None:
@@ -421,6 +420,20 @@ def _unclosed(path: Path, line: int) -> bool:
     except csv.Error as error:
         return str(error) == "unexpected end of data"
     return False
+
+
+def _not_utf8(path: Path, problems: Problems) -> BadInput:
+    """The error for a file that is not UTF-8, saying what it is when that is clear."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if start.startswith(b"PK\x03\x04"):
+        return problems.fatal(1, None, "is a workbook (.xlsx), not a CSV file: in Excel, "
+                              'Save As "CSV UTF-8 (Comma delimited)"')
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return problems.fatal(1, None, 'is UTF-16 text (Excel\'s "Unicode Text"): save the '
+                              "file as CSV UTF-8")
+    return problems.fatal(_first_bad_line(path), None,
+                          "is not UTF-8 text (save the file as CSV UTF-8)")
 
 
 def _first_bad_line(path: Path) -> int:

@@ -553,6 +553,16 @@ def test_a_missing_file_is_refused(run, tmp_path):
     assert f"{path}: no such file" in run("customers", path, 2).stderr
 
 
+@pytest.mark.parametrize("content, said", [
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(128, 256)), "f.csv:1: is a workbook (.xlsx), "
+     'not a CSV file: in Excel, Save As "CSV UTF-8 (Comma delimited)"'),
+    ("account,name,currency\nC9,Müller,EUR\n".encode("utf-16"),
+     "f.csv:1: is UTF-16 text (Excel's \"Unicode Text\"): save the file as CSV UTF-8"),
+])
+def test_a_workbook_or_utf16_file_is_named_for_what_it_is(rejected, content, said):
+    assert said in rejected("customers", "f.csv", content)
+
+
 def test_a_file_that_is_not_utf8_is_refused(rejected):
     content = "account,name,currency\nC8,Fine,EUR\nC9,M\xfcller,EUR\n".encode("latin-1")
     stderr = rejected("customers", "c.csv", content)
