@@ -108,11 +108,13 @@ class LetterCode:
 
 @attrs.frozen
 class LetterSequence:
-    """``[[letter_sequence]]``: the letters a customer gets, in order."""
+    """``[[letter_sequence]]``: the letters a customer gets, in order. *currency* is that
+    of the letters' fees; None: each customer's own."""
 
     id: str
     letters: tuple[LetterCode, ...] = ()
     description: str = ""
+    currency: str | None = None
 
 
 @attrs.frozen

@@ -366,7 +366,7 @@ def _check_steps(hierarchy: Hierarchy, place: str, steps: list[tuple[str, Step]]
 def _letter_sequence(entry: Any, place: str, problems: Problems,
                      base: Path | None = None) -> LetterSequence:
     table = _Table(entry, place, problems)
-    table.only({"id", "description", "letter"})
+    table.only({"id", "description", "currency", "letter"})
     letters = []
     raw_letters = table.data.get("letter", [])
     if not isinstance(raw_letters, list) or not raw_letters:
@@ -391,7 +391,7 @@ def _letter_sequence(entry: Any, place: str, problems: Problems,
         codes.add(parsed.code)
         letters.append(parsed)
     return LetterSequence(table.get("id", "id", "", required=True), tuple(letters),
-                          table.get("description", "text", ""))
+                          table.get("description", "text", ""), table.get("currency", "currency"))
 
 
 def _party(entry: Any, place: str, problems: Problems) -> Party:
@@ -668,6 +668,7 @@ def to_document(setup: Setup, registry: Registry) -> dict[str, Any]:
     document["hierarchy"] = hierarchies
     document["letter_sequence"] = [
         {"id": s.id, "description": s.description,
+         **({"currency": s.currency} if s.currency else {}),
          "letter": [{k: v for k, v in converter.unstructure(letter).items()
                      if not (k == "text" and not v)} for letter in s.letters]}
         for s in setup.letter_sequences

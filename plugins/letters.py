@@ -9,7 +9,8 @@ currency and open amount; the total converts each open amount into the
 customer's currency through the accounting currency (``amount ×
 rate(invoice currency) ÷ rate(customer currency)``, rates valid on the posting
 date), adds the unrounded results and rounds the sum half-up to the customer's
-currency. The fee is the letter code's, in the customer's currency.
+currency. The fee is the letter code's, in the customer's currency, converted (half-up)
+from the sequence's own currency when it has one.
 """
 
 from __future__ import annotations
@@ -216,8 +217,9 @@ def post_next_letter(customer: Customer, leading: Invoice, context: Context, *,
         return Outcome(False, f"no eligible overdue invoice to list on {code.code}",
                        document=code.code, details=details)
     currency = customer.currency
-    fee = money.quantize(code.fee, currency)
-    if fee != code.fee:  # a fee of 0.5 for a JPY customer: never round what is charged
+    charged_in = plan.sequence.currency or currency
+    fee = money.quantize(_in_currency(code.fee, charged_in, currency, context), currency)
+    if charged_in == currency and fee != code.fee:  # never round a fee as written
         return Outcome(False, f"{code.code}: the fee {code.fee} has more decimals than "
                        f"{currency} allows ({money.decimals(currency)})",
                        document=code.code, details=details)

@@ -222,6 +222,24 @@ def test_a_fee_the_customer_s_currency_cannot_charge_is_not_rounded(arrears_pm, 
     assert ctx.rows("letter") == []
 
 
+def test_a_sequence_s_own_currency_converts_its_fees_to_the_customer_s(arrears_pm, setup):
+    """The FAQ's sequence has a currency: a fee of 5.00 USD is 5.00 to a USD customer and
+    about 746 JPY to a JPY one (5 / 0.0067 = 746.27, rounded half-up), not 5 yen."""
+    sequence = attrs.evolve(setup.letter_sequences[0], currency="USD")
+    usd_fees = attrs.evolve(setup, letter_sequences=(sequence,))
+    yen = customer(currency="JPY")
+    overdue = invoice("J-1", jan(10), "10000", currency="JPY")
+    letter1 = PostedLetter("STD", "LETTER1", 0, jan(11), frozenset({"J-1"}))
+    ctx = context(usd_fees, jan(17), [overdue], who=yen, letters=[letter1],
+                  rates={"JPY": "0.0067"})
+    assert act(arrears_pm, ctx, overdue, who=yen).details["fee"] == Decimal("746")
+    assert ctx.rows("letter")[0]["fee_minor"] == 746
+    dollars = invoice("U-1", jan(10), "100.00")
+    ctx = context(usd_fees, jan(17), [dollars],
+                  letters=[PostedLetter("STD", "LETTER1", 0, jan(11), frozenset({"U-1"}))])
+    assert act(arrears_pm, ctx, dollars).details["fee"] == Decimal("5.00")
+
+
 def test_a_missing_rate_fails_the_customer(arrears_pm, setup):
     swede = customer(currency="SEK")
     usd = invoice("U-1", jan(11))

@@ -359,3 +359,17 @@ def test_a_pre_dunning_letter_step_is_refused(arrears_cli, write_setup):
 
     refused(arrears_cli, write_setup(letter_before),
             "pre_dunning: a letter step cannot be pre-dunning")
+
+
+def test_a_letter_sequence_may_name_the_currency_of_its_fees(arrears_cli, write_setup):
+    def in_usd(d):
+        d["letter_sequence"][0]["currency"] = "usd"
+
+    arrears_cli("setup", "load", write_setup(in_usd)).assert_success()
+    assert shown(arrears_cli)["letter_sequence"][0]["currency"] == "USD"
+
+    def unknown(d):
+        d["letter_sequence"][0]["currency"] = "DOLLAR"
+
+    refused(arrears_cli, write_setup(unknown),
+            'letter_sequence "STD": currency: "DOLLAR" is not an ISO 4217 currency code')
