@@ -88,13 +88,7 @@ def in_pool(pm: pluggy.PluginManager, setup: Setup, pool_id: str,
     pool = setup.pool(pool_id)
     assert pool is not None, "the setup check guarantees every hierarchy's pool exists"
     kept = {c.account for c in customers}
-
-    def fail(reason: str) -> None:  # a plugin's failure fails the customers it sorted
-        kept.clear()
-        for customer in customers:
-            context.failures.setdefault(customer.account, reason)
-
-    with plugins.failing(pm, fail):
+    try:
         for answer in pm.hook.select_customers(pool=pool, customers=customers,
                                                context=context):
             try:
@@ -102,6 +96,11 @@ def in_pool(pm: pluggy.PluginManager, setup: Setup, pool_id: str,
             except (TypeError, AttributeError):
                 raise plugins.wrong_answer(pm, "select_customers", answer,
                                            "the customers kept, or None") from None
+    except Exception as error:  # a plugin's failure fails the customers it was sorting
+        reason = plugins.failure(pm, error)
+        for customer in customers:
+            context.failures.setdefault(customer.account, reason)
+        return []
     kept -= set(context.failures)
     return [c for c in customers if c.account in kept]
 

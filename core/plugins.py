@@ -13,12 +13,11 @@ Environment:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from importlib.metadata import Distribution, entry_points
 from types import ModuleType
 from typing import Any
@@ -171,24 +170,18 @@ def culprit(pm: pluggy.PluginManager, error: BaseException) -> str | None:
     return found
 
 
-@contextlib.contextmanager
-def failing(pm: pluggy.PluginManager, fail: Callable[[str], None]) -> Iterator[None]:
-    """Run the block deciding for customers; when it raises, call *fail* with the
-    reason instead: a plugin's bug fails the customers it was deciding, not the whole
-    command. ArrearsError gives its message; a database error still propagates (the
-    transaction is broken), and with ``ARREARS_DEBUG`` set so does everything, with its
-    traceback, for whoever debugs the plugin."""
-    try:
-        yield
-    except ArrearsError as error:
-        fail(str(error))
-    except SQLAlchemyError:
-        raise
-    except Exception as error:
-        if os.environ.get("ARREARS_DEBUG"):
-            raise
-        name = culprit(pm, error)
-        fail(f"a plugin failed: {f'{name}: ' if name else ''}{type(error).__name__}: {error}")
+def failure(pm: pluggy.PluginManager, error: Exception) -> str:
+    """Why the customers being decided fail, when deciding them raised *error*: a plugin's
+    bug fails the customers it was deciding, not the whole command. ArrearsError gives its
+    message; a database error is raised again (the transaction is broken), and with
+    ``ARREARS_DEBUG`` set so is everything, with its traceback, for whoever debugs the
+    plugin. Call it in an ``except Exception`` clause."""
+    if isinstance(error, ArrearsError):
+        return str(error)
+    if isinstance(error, SQLAlchemyError) or os.environ.get("ARREARS_DEBUG"):
+        raise error
+    name = culprit(pm, error)
+    return f"a plugin failed: {f'{name}: ' if name else ''}{type(error).__name__}: {error}"
 
 
 def wrong_answer(pm: pluggy.PluginManager, hook: str, answer: Any,

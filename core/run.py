@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import json
 import multiprocessing
 import os
@@ -391,10 +390,11 @@ def decide_batch(pm: pluggy.PluginManager, context: Context,
             continue
         mark = context.mark()
         context.acting = None
-        decision = None
-        with plugins.failing(pm, functools.partial(context.fail, customer)):
+        try:
             decision = decide(pm, customer, placed[customer.account], context)
-        if decision is None or customer.account in context.failures:  # raised, or gave up
+        except Exception as error:
+            context.fail(customer, plugins.failure(pm, error))
+        if customer.account in context.failures:  # raised, or a plugin gave up on it
             context.forget(mark)
             continue
         decisions.append(decision)
