@@ -552,9 +552,13 @@ def decide_all(job: DecideBatch, *, workers: int = 1,
                 min(workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker) as pool:
             broken = False
+            # Taken off the list as they are collected, as Executor.map does: a batch's
+            # outcome (its actions' JSON) is not held until the end of the day.
             futures = [pool.submit(_work, ids) for ids in batches]
+            futures.reverse()  # submitted in order, popped from the end
             try:
-                for future in futures:
+                while futures:
+                    future = futures.pop()
                     try:
                         outcome = future.result()
                     except concurrent.futures.process.BrokenProcessPool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,36 @@ def test_a_batch_that_stops_the_run_starts_no_other_batch(demo, whole, arrears_p
     again = run(demo, "--workers", "2").json()
     assert again["status"] == "success"
     assert done + len(again["actions"]) == len(one["actions"])
+
+
+def test_the_parent_holds_no_batch_s_outcome_once_collected(demo, monkeypatch):
+    """The day's actions go to the spool as each batch is collected; a list of every
+    batch's outcome, kept to the end, made memory grow with the day (91 MiB at 1M)."""
+    import gc
+    import weakref
+
+    from arrears.core.db import Database
+
+    monkeypatch.setattr(book, "BATCH", 20)
+    db = Database(demo.db_url)
+    try:
+        with db.read() as connection:
+            setup = demo_setup(demo, connection)
+        job = run_module.DecideBatch(db, demo.pm, setup, date.today(), run_module._rates(
+            db, setup), book.with_open_invoices())
+        seen = []
+        for outcome in run_module.decide_all(job, workers=2):
+            seen.append(weakref.ref(outcome))
+            del outcome
+            gc.collect()
+            assert sum(ref() is not None for ref in seen[:-1]) == 0
+        assert len(seen) > 5
+    finally:
+        db.dispose()
+
+
+def demo_setup(cli: Any, connection: Any) -> Any:
+    from arrears.core import setupfile
+    from arrears.core.plugins import Registry
+
+    return setupfile.stored(connection, Registry.collect(cli.pm))
