@@ -718,7 +718,8 @@ def _send_text(summary: Any) -> str:
 @pass_runtime
 def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: str) -> None:
     """Deliver the queued messages; exit 1 if any failed, became uncertain, or had to be
-    put back in the queue (a temporary refusal, a server out of reach); exit 2 if a
+    put back in the queue (a temporary refusal, a server out of reach), or a channel's
+    sender broke down (a plugin raised; the other channels are delivered); exit 2 if a
     channel's settings are missing or refused (its messages stay queued; the other
     channels are delivered)."""
     from arrears.core import outbox as outbox_
@@ -744,11 +745,12 @@ def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: 
         emit(summary, fmt, str)
     elif summary.messages:
         click.echo(_send_text(summary))
-    for channel, reason in summary.refused.items():
+    for channel, reason in (summary.refused | summary.errors).items():
         click.echo(f"Error: channel {channel!r}: {reason}", err=True)
     if summary.refused:
         sys.exit(2)
-    if summary.failed or summary.uncertain or summary.queued or summary.no_sender:
+    if summary.failed or summary.uncertain or summary.queued or summary.no_sender or \
+            summary.errors:
         sys.exit(1)
 
 

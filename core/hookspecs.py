@@ -355,6 +355,8 @@ def deliver_messages(
     ``uncertain``. To stop early (the server is unreachable), report the
     message in hand as ``retry`` and stop iterating: the rest stay queued.
     Never put a secret (a password) in a report's detail or an exception.
+    Raise ``BadInput`` for a setting missing or refused (exit 2); any other
+    exception stops this channel only, named with your plugin (exit 1).
 
     :param channel: the outbox channel (``"email"``, or a plugin's own).
     :param messages: the queued messages of *channel*, oldest first, each

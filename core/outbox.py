@@ -29,7 +29,7 @@ import attrs
 import pluggy
 from sqlalchemy import func, select
 
-from arrears.core import clock, schema
+from arrears.core import clock, plugins, schema
 from arrears.core.db import Database, ensure_database_id
 from arrears.core.domain import Delivery, Message
 from arrears.core.errors import BadInput
@@ -62,7 +62,8 @@ class SendSummary:
     refusal); *not_attempted* the queued messages left untouched (the server
     was out of reach, or another sender took them); *no_sender* the queued
     messages of each channel no plugin delivers; *refused* why the sender of a
-    channel stopped (a setting missing or refused: ``BadInput``), by channel.
+    channel stopped (a setting missing or refused: ``BadInput``), by channel;
+    *errors* why a channel's sender broke down (its plugin raised), by channel.
     """
 
     sent: int = 0
@@ -73,6 +74,7 @@ class SendSummary:
     messages: list[Attempt] = attrs.Factory(list)
     no_sender: dict[str, int] = attrs.Factory(dict)
     refused: dict[str, str] = attrs.Factory(dict)
+    errors: dict[str, str] = attrs.Factory(dict)
 
     def add(self, attempt: Attempt) -> None:
         self.messages.append(attempt)
@@ -109,8 +111,10 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
     the first plugin that delivers that channel, claimed one by one as the
     plugin takes them. *settings* are passed on (``smtp``: the ``--smtp``
     URL). With *limit*, at most that many messages are tried. A sender that
-    raises BadInput (a setting missing or refused) stops its own channel: the
-    messages it did not take stay queued, and the other channels are delivered.
+    raises stops its own channel only: BadInput (a setting missing or refused)
+    goes to *refused*, any other error (a plugin's bug) to *errors*; the messages
+    it did not take stay queued, and the other channels are delivered. A
+    database error stops the send.
     """
     query = (select(outbox.c.id, outbox.c.channel, outbox.c.sender, outbox.c.recipient,
                     customers.c.account)
@@ -157,6 +161,8 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
                                                 report=report, settings=settings)
         except BadInput as error:  # this channel's settings: the other channels still go
             summary.refused[channel] = str(error)
+        except Exception as error:
+            summary.errors[channel] = plugins.failure(pm, error)
         finally:
             for message in claimed.values():  # claimed, never reported: we cannot know
                 summary.add(Attempt(message.id, message.recipient, "uncertain",

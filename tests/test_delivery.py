@@ -792,6 +792,31 @@ def test_a_channel_whose_settings_are_missing_stays_queued_and_the_others_go(
                                                                       ("queued", 1)}
 
 
+def test_a_sender_that_breaks_down_stops_its_own_channel_only(book, arrears_plugin,
+                                                              arrears_db_url):
+    queue_sms(arrears_db_url, 2)  # queued after the book's three emails
+
+    @hookimpl
+    def deliver_messages(channel, messages, report, settings):
+        for message in messages:
+            if channel == "email":  # takes the first email, then a bug
+                raise RuntimeError("gateway exploded")
+            report(message, Delivery("sent", "ok"))
+        return True
+
+    arrears_plugin(deliver_messages, name="flaky_gateway")
+    result = send(book, None, code=1)
+    assert result.json()["errors"] == {
+        "email": "a plugin failed: flaky_gateway: RuntimeError: gateway exploded"}
+    assert result.json()["sent"] == 2 and result.json()["not_attempted"] == 2
+    assert "Error: channel 'email': a plugin failed: flaky_gateway: RuntimeError: " \
+           "gateway exploded" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted((m["channel"], m["status"]) for m in messages(book)) == [
+        ("email", "queued"), ("email", "queued"), ("email", "uncertain"),
+        ("sms", "sent"), ("sms", "sent")]
+
+
 # --- the URL --------------------------------------------------------------------------------
 
 
