@@ -721,6 +721,11 @@ def _invoice_record(problems: Problems, line: int, values: dict[str, Any], custo
                     old: Any, paid: int) -> dict[str, Any] | None:
     """The invoice's INVOICE_COLUMNS for one row, or None after reporting why it cannot be."""
     amount, currency = values["amount"], values["currency"]
+    if values["due_date"] < values["invoice_date"]:
+        problems.add(line, "due_date", f"{values['due_date'].isoformat()} is before the "
+                     f"invoice date {values['invoice_date'].isoformat()}: are the two "
+                     "columns swapped?")
+        return None
     if old is not None and paid and currency != old.currency:
         problems.add(line, "currency", f"invoice {values['number']} has payments in "
                      f"{old.currency}; its currency cannot change to {currency}")

@@ -415,6 +415,10 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
     ("invoices", "number,customer,invoice_date,due_date,amount,currency,open_amount\n"
                  "INV-7,C1,2025-01-01,2025-01-31,10,EUR,11\n",
      "f.csv:2: open_amount: 11.00 is more than the amount 10.00"),
+    ("invoices", "number,customer,invoice_date,due_date,amount,currency\n"
+                 "INV-7,C1,2025-01-31,2025-01-01,10,EUR\n",
+     "f.csv:2: due_date: 2025-01-01 is before the invoice date 2025-01-31: are the two "
+     "columns swapped?"),
     ("invoices", "number,customer,invoice_date,due_date,amount,currency,status\n"
                  "INV-7,C1,2025-01-01,2025-01-31,10,EUR,paid\n",
      'f.csv:2: status: "paid" is not a collections status'),
