@@ -726,7 +726,7 @@ def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: 
 
     summary = outbox_.send(runtime.database(), runtime.pm,
                            {"smtp": smtp_url} if smtp_url else {}, limit=limit)
-    if summary.refused and not summary.messages:  # refused before any message: no change
+    if summary.refused and not summary.messages and not summary.errors:  # nothing changed
         raise BadInput(list(summary.refused.values()))
     if not (summary.messages or summary.no_sender or summary.not_attempted):
         click.echo("outbox: no queued messages", err=True)

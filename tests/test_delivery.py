@@ -817,6 +817,24 @@ def test_a_sender_that_breaks_down_stops_its_own_channel_only(book, arrears_plug
         ("sms", "sent"), ("sms", "sent")]
 
 
+def test_a_broken_down_channel_is_told_beside_a_refused_one(book, arrears_plugin,
+                                                             arrears_db_url):
+    queue_sms(arrears_db_url, 1)
+
+    @hookimpl
+    def deliver_messages(channel, messages, report, settings):
+        if channel == "sms":
+            raise RuntimeError("gateway exploded")
+
+    arrears_plugin(deliver_messages, name="flaky_gateway")
+    result = send(book, None, code=2, env={"ARREARS_SMTP_URL": ""})
+    assert result.json()["errors"] == {
+        "sms": "a plugin failed: flaky_gateway: RuntimeError: gateway exploded"}
+    assert "$ARREARS_SMTP_URL" in result.json()["refused"]["email"]
+    assert "Error: channel 'sms': a plugin failed: flaky_gateway" in result.stderr
+    assert "Error: channel 'email': " in result.stderr
+
+
 # --- the URL --------------------------------------------------------------------------------
 
 
