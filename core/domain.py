@@ -338,12 +338,15 @@ class StepChoice:
     history records it as ``skipped`` with *reason*. A None *step* means
     nothing is due, which is not recorded (``explain`` shows *reason*).
     *passed_over* names earlier steps skipped because a later one is due.
+    *waiting* names the step that would run but must wait (a None *step*), for
+    ``explain`` to show it as waiting with *reason*.
     """
 
     step: Step | None
     reason: str = ""
     hold: bool = False
     passed_over: tuple[str, ...] = ()
+    waiting: str | None = None
 
 
 PREDICTED_OUTCOMES = ("on_time", "late", "very_late")

@@ -94,7 +94,7 @@ def _status(decision: Decision, step: Any, outcomes: dict[str, Any],
         return "not due", f"due on {due}"
     if choice is not None and choice.hold and choice.step == step:
         return "held", choice.reason
-    if choice is not None and choice.reason and step.description in choice.reason:
+    if choice is not None and choice.waiting == step.description:
         return "waiting", choice.reason
     if pending is not None and step.offset > pending.offset:
         return "waiting", f"track step: runs after {pending.description}"

@@ -40,7 +40,8 @@ def _next_in_order(hierarchy: Hierarchy, leading: Invoice, done: Sequence[StepRu
     step = pending[0]
     due = leading.due_date + timedelta(days=step.offset)
     if context.as_of < due:
-        return StepChoice(None, f"{step.description} is due on {due}")
+        return StepChoice(None, f"{step.description} is due on {due}",
+                          waiting=step.description)
     previous = max(done, key=lambda r: r.date, default=None)
     if previous is not None:
         before = next(s for s in regular if s.description == previous.step)
@@ -48,7 +49,7 @@ def _next_in_order(hierarchy: Hierarchy, leading: Invoice, done: Sequence[StepRu
         if context.as_of < ready:
             return StepChoice(None, f"{step.description} waits until {ready}: "
                               f"{step.offset - before.offset} days after {previous.step} "
-                              f"of {previous.date}")
+                              f"of {previous.date}", waiting=step.description)
     return StepChoice(step)
 
 

@@ -148,3 +148,19 @@ def test_an_invoice_whose_last_step_ran_is_shown_as_no_longer_leading(book, tmp_
         ("INV-3", True, "")]
     text = book("explain", "C1", "--as-of", "2025-02-03").assert_success().stdout
     assert "yes: not a leading candidate" in text
+
+
+def test_a_step_whose_name_is_in_a_later_steps_reason_is_not_waiting(book, tmp_path, data):
+    document = tomllib.loads((data / "setup.toml").read_text())
+    document["email_template"][0]["body"]["en"]["html"] = "<p>hi</p>"
+    for hierarchy in document["hierarchy"]:
+        for step in hierarchy.get("step", []):
+            if step["description"] == "Second notice":
+                step["description"] = "First notice 2"
+    (tmp_path / "setup.toml").write_text(tomli_w.dumps(document))
+    book("setup", "load", tmp_path / "setup.toml").assert_success()
+    book("run", "--as-of", "2025-01-22").assert_success()  # First notice 2, the first passed over
+    steps = {s["step"]: (s["status"], s["reason"]) for s in
+             explain(book, "C1", "2025-01-23")["steps"]}
+    assert steps["First notice 2"][0] == "ran"
+    assert steps["First notice"] == ("skipped", "a later step is closer to today")
