@@ -108,12 +108,6 @@ def as_of_date(setup_: Setup, as_of: datetime | None, *, acting: bool = False) -
     return as_of.date()
 
 
-def _today(connection: Any, registry: Registry) -> date:
-    """Today in the stored setup's timezone; the machine's date when none is stored."""
-    stored = setupfile.stored(connection, registry)
-    return clock.today(stored.parameters.timezone) if stored else date.today()
-
-
 class ArrearsGroup(click.Group):
     """Turns arrears' own errors into click's, so no traceback reaches the user."""
 
@@ -205,7 +199,7 @@ def init(runtime: Runtime, demo: bool) -> None:
     else:
         click.echo(f"{db.display_url}: schema {before or 'created'} -> {after}", err=True)
     if demo:
-        summary = demo_data.load(db, runtime.registry, today=date.today())
+        summary = demo_data.load(db, runtime.registry)
         click.echo(f"demo: {summary}", err=True)
 
 
@@ -288,7 +282,7 @@ def invoice_status(runtime: Runtime, number: str, status: str, promised: datetim
     with runtime.database().begin() as connection:
         change = invoices.set_status(connection, number, status,
                                      promised.date() if promised else None,
-                                     _today(connection, runtime.registry))
+                                     setupfile.today(connection))
     emit(change, fmt, lambda c: f"invoice {c.invoice}: {c.previous} -> {c.status}"
          + (f" (promised {c.promised_date})" if c.promised_date else ""))
 
@@ -598,7 +592,7 @@ def activity() -> None:
 def activity_close(runtime: Runtime, activity_id: int, on: datetime | None, fmt: str) -> None:
     """Close activity ID (closing a closed one changes nothing)."""
     with runtime.database().begin() as connection:
-        day = on.date() if on else _today(connection, runtime.registry)
+        day = on.date() if on else setupfile.today(connection)
         row, changed = records.close_activity(connection, activity_id, day)
     click.echo(f"activity {row.id} ({row.customer}, {row.type}): closed on {row.closed}"
                if changed else f"activity {row.id} was already closed on {row.closed}",

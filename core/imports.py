@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Column, Connection, Table, and_, bindparam, func, select
 
-from arrears.core import db, money, schema
+from arrears.core import db, money, schema, setupfile
 from arrears.core.domain import COLLECTIONS_STATUSES
 from arrears.core.errors import ArrearsError, BadInput
 
@@ -679,6 +679,7 @@ def _plan_invoices(ctx: Context, rows: list[Row]) -> Changes:
     paid = _paid(ctx.connection, [row.id for row in existing.values()])
     changes = Changes(len(rows))
     statuses: list[dict[str, Any]] = []
+    today = setupfile.today(ctx.connection)
     for line, values in rows:
         customer = customers.get(values["customer"])
         if customer is None:
@@ -691,7 +692,7 @@ def _plan_invoices(ctx: Context, rows: list[Row]) -> Changes:
             continue
         _upsert(changes, old, record, number=values["number"])
         if old is not None and record["status"] != old.status:
-            statuses.append(_status_history(old, record))
+            statuses.append(_status_history(old, record, today))
     if statuses:
         changes.after.append((db.insert_statement(history_t, statuses[0]), statuses))
     return changes
@@ -772,12 +773,12 @@ def _invoice_status(problems: Problems, line: int, values: dict[str, Any],
     return status, promised
 
 
-def _status_history(old: Any, record: dict[str, Any]) -> dict[str, Any]:
+def _status_history(old: Any, record: dict[str, Any], today: date) -> dict[str, Any]:
     """The history entry for a collections status changed by an import."""
     promised = record["promised_date"]
     reason = (f"collections status {old.status} -> {record['status']}"
               + (f" (promised {promised.isoformat()})" if promised else "") + ", set by import")
-    return {"run_id": None, "date": date.today(), "hierarchy": None,
+    return {"run_id": None, "date": today, "hierarchy": None,
             "customer_id": record["customer_id"], "invoice_id": old.id, "step": None,
             "kind": "status", "action": None, "reason": reason}
 

@@ -23,7 +23,7 @@ class StatusChange:
 
 
 def set_status(connection: Connection, number: str, status: str,
-               promised_date: date | None, today: date | None = None) -> StatusChange:
+               promised_date: date | None, today: date) -> StatusChange:
     """Set *number*'s collections status; the change is written to the history.
 
     ``promised`` needs the promised date; no other status takes one.
@@ -43,6 +43,6 @@ def set_status(connection: Connection, number: str, status: str,
     reason = f"collections status {row.status} -> {status}" + (
         f" (promised {promised_date.isoformat()})" if promised_date else "") + ", set by hand"
     connection.execute(history.insert().values(
-        date=today or date.today(), customer_id=row.customer_id, invoice_id=row.id,
+        date=today, customer_id=row.customer_id, invoice_id=row.id,
         kind="status", reason=reason))
     return StatusChange(number, row.status, status, promised_date)

@@ -23,7 +23,7 @@ import cattrs
 from cattrs.errors import ClassValidationError
 from sqlalchemy import Connection, select
 
-from arrears.core import options, schema, templating
+from arrears.core import clock, options, schema, templating
 from arrears.core.clock import utcnow
 from arrears.core.domain import (
     Company,
@@ -690,6 +690,21 @@ def save(connection: Connection, setup: Setup, registry: Registry, source: str) 
         loaded_at=utcnow(), source=source,
         document=json.dumps(to_document(setup, registry), ensure_ascii=False),
     ))
+
+
+def today(connection: Connection) -> date:
+    """Today in the stored setup's timezone; the machine's date when none is stored.
+
+    Only the timezone is read, not the whole setup checked against the plugins
+    installed: a command that needs no more than the date (setting a status,
+    closing an activity, importing) works with a plugin left out.
+    """
+    document = connection.execute(
+        select(schema.setup.c.document).order_by(schema.setup.c.id.desc()).limit(1)).scalar()
+    if document is None:
+        return date.today()
+    return clock.today(json.loads(document).get("parameters", {}).get(
+        "timezone", Parameters().timezone))
 
 
 def stored(connection: Connection, registry: Registry) -> Setup | None:

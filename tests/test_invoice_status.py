@@ -59,8 +59,20 @@ def test_bad_status_input_changes_nothing(book, arrears_db_url, args, message):
     assert history(arrears_db_url) == []
 
 
-def test_a_change_by_hand_is_dated_today_in_the_setup_s_timezone(book, arrears_db_url, data,
-                                                                 tmp_path):
+def by_hand(book, number: str, tmp_path) -> None:
+    book("invoice", "status", number, "disputed").assert_success()
+
+
+def by_import(book, number: str, tmp_path) -> None:
+    (tmp_path / "status.csv").write_text(
+        "number,customer,invoice_date,due_date,amount,currency,status\n"
+        f"{number},C1,2024-12-16,2025-01-15,1000.00,USD,disputed\n")
+    book("import", "invoices", tmp_path / "status.csv").assert_success()
+
+
+@pytest.mark.parametrize("change", [by_hand, by_import])
+def test_a_status_change_is_dated_today_in_the_setup_s_timezone(book, arrears_db_url, data,
+                                                                tmp_path, change):
     """UTC+14 and UTC−12 are 26 hours apart: their dates always differ, so at least one
     of them is not the machine's date."""
     import shutil
@@ -73,9 +85,31 @@ def test_a_change_by_hand_is_dated_today_in_the_setup_s_timezone(book, arrears_d
         (tmp_path / "setup.toml").write_text(
             template.replace('timezone = "UTC"', f'timezone = "{zone}"'))
         book("setup", "load", tmp_path / "setup.toml").assert_success()
-        book("invoice", "status", number, "disputed").assert_success()
+        change(book, number, tmp_path)
         with create_engine(arrears_db_url).connect() as connection:
             [on] = connection.execute(text(
                 "SELECT h.date FROM history h JOIN invoice i ON i.id = h.invoice_id "
                 f"WHERE i.number = '{number}'")).scalars().all()
         assert str(on) == clock.today(zone).isoformat()
+
+
+def test_a_plugin_left_out_does_not_stop_setting_a_status(book, data, arrears_db_url):
+    """The stored setup has letter steps; with the letters plugin left out it no longer
+    checks, but setting a status or closing an activity needs only its timezone."""
+    import os
+    import subprocess
+    import sys
+
+    book("setup", "load", data / "setup.toml").assert_success()
+    book("run", "--as-of", "2025-01-31").assert_exit(1)  # C4 has no rate: an activity or more
+
+    def without_letters(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "arrears.core", "--db", arrears_db_url,
+                               *args], capture_output=True, text=True,
+                              env={**os.environ, "ARREARS_DISABLE_PLUGINS": "letters"})
+
+    refused = without_letters("run")
+    assert refused.returncode == 2 and 'unknown action type "letter"' in refused.stderr
+    assert without_letters("invoice", "status", "INV-1", "disputed").returncode == 0
+    assert without_letters("activity", "close", "1").returncode == 0
+    assert invoice(arrears_db_url, "INV-1") == ("disputed", None)

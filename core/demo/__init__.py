@@ -28,16 +28,15 @@ import math
 import random
 import tempfile
 import unicodedata
-import zoneinfo
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 from sqlalchemy import Connection, func, select
 
-from arrears.core import imports, money, schema, setupfile
+from arrears.core import clock, imports, money, schema, setupfile
 from arrears.core.db import Database
 from arrears.core.domain import Setup
 from arrears.core.errors import BadInput
@@ -389,10 +388,6 @@ def _store_setup(connection: Connection, setup: Setup, registry: Registry) -> bo
     return True
 
 
-def _today(setup: Setup) -> date:
-    return datetime.now(zoneinfo.ZoneInfo(setup.parameters.timezone)).date()
-
-
 def load(db: Database, registry: Registry, today: date | None = None) -> str:
     """Load the demo setup and book into *db* in one transaction; a one-line summary.
 
@@ -403,7 +398,7 @@ def load(db: Database, registry: Registry, today: date | None = None) -> str:
     doubles and undoes nothing.
     """
     setup = setupfile.read(SETUP, registry)
-    requested = today or _today(setup)
+    requested = today or clock.today(setup.parameters.timezone)
     with db.begin() as connection:
         anchor, again = _anchor(connection, requested)
         book = sample(anchor)
