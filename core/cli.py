@@ -429,7 +429,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-        total = run_.count_customers(connection, shard)
+        total = run_.count_customers(connection, run_.run_customers(shard))
     day = as_of_date(setup_, as_of, acting=True)
     warn_before_run(runtime, setup_)
     with progress(total, "customers") as advance:

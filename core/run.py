@@ -666,13 +666,29 @@ def record(pm: pluggy.PluginManager, connection: Connection, decisions: list[Dec
     insert_rows(connection, step_runs, [row for d in decisions for row in d.step_runs])
 
 
-def count_customers(connection: Connection, shard: Shard | None = None) -> int:
-    """How many customers (of *shard*) have open invoices: what a run goes through."""
-    query = select(func.count(func.distinct(invoices.c.customer_id))).where(
-        book.OPEN)
-    if shard is not None:
-        query = query.where(shard.owns(invoices.c.customer_id))
-    return connection.execute(query).scalar_one()
+def run_customers(shard: Shard | None = None) -> ColumnElement[bool]:
+    """SQL condition: the customers a daily run (of *shard*) goes through, those with open
+    invoices."""
+    customers = book.with_open_invoices()
+    return customers if shard is None else and_(customers, shard.owns(book.customers.c.id))
+
+
+def count_customers(connection: Connection, where: ColumnElement[bool]) -> int:
+    """How many customers match *where*: what a progress bar counts down."""
+    return connection.execute(
+        select(func.count()).select_from(book.customers).where(where)).scalar_one()
+
+
+@contextlib.contextmanager
+def interrupted_if_raising(db: Any, run_id: int) -> Iterator[None]:
+    """Mark run *run_id* ``interrupted`` if the block raises (a bug, Ctrl-C), then raise
+    again: the batches done are saved, and the run is there to be run again."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            finish_run(db, run_id, "interrupted")
+        raise
 
 
 def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
@@ -718,21 +734,16 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         with db.begin() as connection:
             purge_history(connection, as_of, setup.parameters.history_days, shard)
         result = RunResult(run_id, as_of, "running", shard=_name(shard))
-        customers = book.with_open_invoices()
-        if shard is not None:
-            customers = and_(customers, shard.owns(book.customers.c.id))
-        job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), customers, run_id)
-        try:
-            for outcome in decide_all(job, workers=workers, progress=progress):
-                _collect(result, outcome)
-        except ArrearsError as error:  # a worker died: what the batches done did is saved
-            result.status, result.stopped = "interrupted", str(error)
-        except BaseException:  # a bug: the batches done are saved, the run to be run again
-            with contextlib.suppress(Exception):
-                finish_run(db, run_id, "interrupted")
-            raise
-        else:
-            result.status = "errors" if result.errors else "success"
+        job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), run_customers(shard),
+                          run_id)
+        with interrupted_if_raising(db, run_id):
+            try:
+                for outcome in decide_all(job, workers=workers, progress=progress):
+                    _collect(result, outcome)
+            except ArrearsError as error:  # a worker died: what the batches did is saved
+                result.status, result.stopped = "interrupted", str(error)
+            else:
+                result.status = "errors" if result.errors else "success"
         finish_run(db, run_id, result.status)
         if shard is not None:
             with db.read() as connection:
@@ -782,7 +793,7 @@ def simulate(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
                        f"`arrears explain CUSTOMER --as-of {as_of.isoformat()}` shows what "
                        "was decided for a customer then")
     result = RunResult(None, as_of, "simulation")
-    job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), book.with_open_invoices(),
+    job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), run_customers(),
                       only=hierarchy)
     for outcome in decide_all(job, workers=workers):
         _collect(result, outcome)

@@ -290,8 +290,9 @@ def create_letters(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date,
             if entries:
                 pm.hook.record_history(entries=entries, context=context)
 
-        run.each_batch(db, setup, as_of, _overdue_on(as_of), work, run_id=run_id,
-                       simulate=False, progress=progress)
+        with run.interrupted_if_raising(db, run_id):
+            run.each_batch(db, setup, as_of, _overdue_on(as_of), work, run_id=run_id,
+                           simulate=False, progress=progress)
         result.status = "errors" if result.errors else "success"
         run.finish_run(db, run_id, result.status)
     return result
@@ -353,8 +354,8 @@ def create(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> None:
     db = runtime.database()
     with db.read() as connection:
         setup_ = runtime.setup(connection)
-        total = run.count_customers(connection)
-    day = cli_.as_of_date(setup_, as_of, acting=True)
+        day = cli_.as_of_date(setup_, as_of, acting=True)
+        total = run.count_customers(connection, _overdue_on(day))
     with cli_.progress(total, "customers") as advance:
         result = create_letters(db, runtime.pm, setup_, day, progress=advance)
     cli_.emit(result, fmt, _letter_run_text)
