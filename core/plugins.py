@@ -308,14 +308,18 @@ class Registry:
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> Registry:
-        """Every plugin's declarations. A plugin may declare a built-in's name to replace
-        it; two other plugins declaring the same name are refused (BadInput, every such
-        name at once), naming both, and so is an action type whose templates' section is
-        one of the setup's own or another action type's. A plugin whose declaring hook
-        raises is named (ArrearsError)."""
+        """Every plugin's declarations. A plugin may declare a built-in's action type to
+        replace it (``execute_action`` answers first for it). Refused (BadInput, every
+        such name at once), naming both: two other plugins declaring the same name, and
+        a pool criterion or exclusion rule with a built-in's name (every plugin's criteria
+        and rules apply together, so the built-in would still apply its own meaning).
+        Refused too, an action type whose templates' section is one of the setup's own
+        or another action type's. A plugin whose declaring hook raises is named
+        (ArrearsError)."""
         problems: list[str] = []
         registry = cls(
-            _collect(pm, pm.hook.register_action_types, "action type", problems),
+            _collect(pm, pm.hook.register_action_types, "action type", problems,
+                     replaceable=True),
             _collect(pm, pm.hook.register_pool_criteria, "pool criterion", problems),
             _collect(pm, pm.hook.register_exclusion_rules, "exclusion rule", problems),
         )
@@ -345,8 +349,8 @@ SETUP_SECTIONS = frozenset({"parameters", "company", "pool", "hierarchy", "lette
 """The setup file's own sections; an action type's templates need a section of their own."""
 
 
-def _collect(pm: pluggy.PluginManager, hook: Any, kind: str,
-             problems: list[str]) -> dict[str, Any]:
+def _collect(pm: pluggy.PluginManager, hook: Any, kind: str, problems: list[str], *,
+             replaceable: bool = False) -> dict[str, Any]:
     declared: dict[str, Any] = {}
     owners: dict[str, str] = {}
     impls = hook.get_hookimpls()
@@ -356,7 +360,14 @@ def _collect(pm: pluggy.PluginManager, hook: Any, kind: str,
             owner = owners.setdefault(item.name, plugin)
             if owner == plugin:
                 declared.setdefault(item.name, item)
-            elif not (is_builtin(pm, owner) or is_builtin(pm, plugin)):
+            elif is_builtin(pm, owner) != is_builtin(pm, plugin):
+                if not replaceable:
+                    builtin, other = (owner, plugin) if is_builtin(pm, owner) else (plugin, owner)
+                    problems.append(
+                        f'{kind} "{item.name}" is arrears\' own (plugin "{builtin}"): plugin '
+                        f'"{other}" cannot give it another meaning; name it otherwise, or '
+                        f"leave {builtin} out with ARREARS_DISABLE_PLUGINS={builtin}")
+            elif not is_builtin(pm, owner):
                 problems.append(
                     f'{kind} "{item.name}" is declared by two plugins, "{owner}" and '
                     f'"{plugin}": leave one out with ARREARS_DISABLE_PLUGINS=NAME')

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from arrears.core import hookimpl
+from arrears.core import hookimpl, options
 from arrears.core.domain import ActionType, SetupOption
 from arrears.core.plugins import get_plugin_manager, list_plugins
 
@@ -127,6 +127,25 @@ def test_a_plugin_may_replace_a_built_in_action_type(arrears_cli, arrears_plugin
 
     arrears_plugin(register_action_types, name="my_letters")
     arrears_cli("setup", "check", str(data / "setup.toml")).assert_success()
+
+
+@pytest.mark.parametrize(("hook", "kind", "name", "builtin"), [
+    ("register_pool_criteria", "pool criterion", "country", "pools"),
+    ("register_exclusion_rules", "exclusion rule", "customer_balance_below", "exclusions"),
+])
+def test_a_built_in_pool_criterion_or_exclusion_rule_keeps_its_meaning(
+        arrears_cli, arrears_plugin, data, hook, kind, name, builtin):
+    """Every plugin's criteria and rules apply together: the built-in would go on testing
+    "SE" in "nordics", so a plugin may not give the name another meaning."""
+    def declare(register):
+        register(SetupOption(name, options.text, str))
+
+    declare.__name__ = hook
+    arrears_plugin(hookimpl(declare), name="nordics")
+    result = arrears_cli("setup", "check", str(data / "setup.toml")).assert_exit(2)
+    assert f'{kind} "{name}" is arrears\' own (plugin "{builtin}"): plugin "nordics" ' \
+        f"cannot give it another meaning; name it otherwise, or leave {builtin} out with " \
+        f"ARREARS_DISABLE_PLUGINS={builtin}" in result.stderr
 
 
 def test_load_plugins_limits_third_parties_and_disable_blocks_any(installed_plugin):
