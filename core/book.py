@@ -100,7 +100,8 @@ class Batch:
     letters: dict[str, list[PostedLetter]]
     invoice_ids: dict[str, int]
     queued: frozenset[str] = frozenset()
-    promises_broken: tuple[tuple[int, int, date], ...] = ()  # (invoice id, customer id, date)
+    promises_broken: tuple[tuple[int, str, str, date], ...] = ()  # invoice id, account,
+    # invoice number, promised date
     lettered: dict[str, date] = attrs.Factory(dict)
 
     def open_amounts(self) -> dict[str, dict[str, Decimal]]:
@@ -135,7 +136,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
     open_invoices: dict[str, list[Invoice]] = {c.account: [] for c in batch}
     numbers: dict[int, str] = {}
     invoice_ids: dict[str, int] = {}
-    broken: list[tuple[int, int, date]] = []
+    broken: list[tuple[int, str, str, date]] = []
     c = invoices.c
     query = (select(c.id, c.number, c.customer_id, c.invoice_date, c.due_date, c.amount_minor,
                     c.open_minor, c.currency, c.status, c.promised_date)
@@ -153,7 +154,7 @@ def load_batch(connection: Connection, batch: Sequence[Customer], as_of: date) -
         if status == "promised":
             status = effective_status(status, promised_date, as_of)
             if status == "broken":
-                broken.append((id_, customer_id, promised_date))
+                broken.append((id_, account, number, promised_date))
         amount = money.from_minor(amount_minor, currency)
         open_invoices[account].append(Invoice(
             number, account, invoice_date, due_date, amount,

@@ -252,11 +252,13 @@ def record_history(entries: Sequence[HistoryEntry], context: Context) -> None:
     """Persist or mirror a batch of history entries.
 
     Called for every plugin in the write transaction of each batch of a ``run``
-    (once with the entries of the customers that failed, once with those of the
-    decisions, each only when there are some) and of ``letters create``; never by
-    ``simulate`` or ``explain``. ``arrears.plugins.history`` writes them to the
-    history table; another plugin may mirror them elsewhere (a log, an audit
-    system).
+    (once with the promises found broken and the customers that failed, once
+    with the decisions, each only when there are some) and of ``letters create``;
+    never by ``simulate`` or ``explain``. ``arrears.plugins.history`` writes them
+    to the history table; another plugin may mirror them elsewhere (a log, an
+    audit system). A collections status set outside a run (``arrears invoice
+    status``, an import) is written to the history table by that command, not
+    passed here.
 
     :returns: nothing.
     """

@@ -473,14 +473,14 @@ class DecideBatch:
         if not simulate:
             with self.db.begin() as connection:
                 context.connection = connection
-                break_promises(connection, context.batch, self.as_of, self.run_id)
-                failed = [HistoryEntry(self.as_of, "failed", reason, account,
-                                       getattr(context.assignments.get(account), "hierarchy",
-                                               None), *context.failed_at.get(account, ()),
-                                       run=self.run_id)
-                          for account, reason in context.failures.items()]
-                if failed:
-                    self.pm.hook.record_history(entries=failed, context=context)
+                entries = break_promises(connection, context.batch, self.as_of, self.run_id)
+                entries += [HistoryEntry(self.as_of, "failed", reason, account,
+                                         getattr(context.assignments.get(account),
+                                                 "hierarchy", None),
+                                         *context.failed_at.get(account, ()), run=self.run_id)
+                            for account, reason in context.failures.items()]
+                if entries:
+                    self.pm.hook.record_history(entries=entries, context=context)
                 record(self.pm, connection, decisions, context)
                 context.flush()
         return BatchOutcome(
@@ -632,18 +632,17 @@ def _day_status(connection: Connection, as_of: date) -> str:
 
 
 def break_promises(connection: Connection, batch: book.Batch, as_of: date,
-                   run_id: int) -> None:
-    """Mark the batch's passed promises on still-open invoices as broken, with history
-    (SEMANTICS.md §7). The batch's decisions already saw them broken; this writes it,
-    with the decisions, so that a batch never commits one without the other."""
+                   run_id: int) -> list[HistoryEntry]:
+    """Mark the batch's passed promises on still-open invoices as broken (SEMANTICS.md
+    §7); their history entries. The batch's decisions already saw them broken; this
+    writes it, with the decisions, so that a batch never commits one without the other."""
     if not batch.promises_broken:
-        return
+        return []
     connection.execute(invoices.update().where(
-        invoices.c.id.in_([id_ for id_, _, _ in batch.promises_broken])).values(status="broken"))
-    insert_rows(connection, history, [
-        {"run_id": run_id, "date": as_of, "customer_id": customer_id, "invoice_id": id_,
-         "kind": "status", "reason": f"promise to pay by {promised.isoformat()} broken: "
-         "the invoice is still open"} for id_, customer_id, promised in batch.promises_broken])
+        invoices.c.id.in_([id_ for id_, *_ in batch.promises_broken])).values(status="broken"))
+    return [HistoryEntry(as_of, "status", f"promise to pay by {promised.isoformat()} broken: "
+                         "the invoice is still open", account, None, number, None, run_id)
+            for _, account, number, promised in batch.promises_broken]
 
 
 def purge_history(connection: Connection, as_of: date, days: int,

@@ -174,7 +174,15 @@ def test_two_runs_at_once_never_interleave(one_customer, arrears_db_url, tmp_pat
 # --- §2 eligibility -----------------------------------------------------------------------
 
 
-def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url, tmp_path):
+def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url, tmp_path,
+                                                 arrears_plugin):
+    mirrored = []
+
+    @hookimpl
+    def record_history(entries):  # a plugin mirroring the history sees every entry
+        mirrored.extend(e for e in entries if e.kind == "status")
+
+    arrears_plugin(record_history, name="mirror")
     one_customer("invoice", "status", "INV-1", "promised", "--date", "2025-01-18").assert_success()
     assert run(one_customer, "2025-01-16")["actions"] == []  # promised: skipped
     assert run(one_customer, "2025-01-18")["actions"] == []  # due today: not broken yet
@@ -188,6 +196,8 @@ def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url, t
     status = [e for e in entries if e["kind"] == "status" and e["run"] == result["run"]]
     assert status[0]["invoice"] == "INV-1"
     assert "promise to pay by 2025-01-18 broken" in status[0]["reason"]
+    assert [(e.customer, e.invoice, e.run, e.reason) for e in mirrored] == [
+        ("C1", "INV-1", result["run"], status[0]["reason"])]
     # The day's invoice file, imported again as it was, changes nothing and is not refused.
     before = query(arrears_db_url, "SELECT status, promised_date FROM invoice ORDER BY id")
     import_rows(one_customer, tmp_path, "invoices",
