@@ -48,10 +48,9 @@ def with_open_invoices() -> ColumnElement[bool]:
     return exists().where(invoices.c.customer_id == customers.c.id, OPEN)
 
 
-def batches(connection: Connection, where: ColumnElement[bool],
-            batch: int | None = None) -> list[list[int]]:
-    """The ids of the customers matching *where*, in order, cut into batches."""
-    batch = batch or BATCH
+def batches(connection: Connection, where: ColumnElement[bool]) -> list[list[int]]:
+    """The ids of the customers matching *where*, in order, cut into batches of BATCH."""
+    batch = BATCH
     ids = connection.execute(select(customers.c.id).where(where).order_by(customers.c.id)
                              ).scalars().all()
     return [list(ids[i:i + batch]) for i in range(0, len(ids), batch)]

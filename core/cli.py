@@ -22,7 +22,17 @@ import attrs
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from arrears.core import assignment, clock, imports, invoices, output, setupfile, trail
+from arrears.core import (
+    assignment,
+    clock,
+    documents,
+    imports,
+    invoices,
+    output,
+    records,
+    setupfile,
+    trail,
+)
 from arrears.core import run as run_
 from arrears.core.db import DEFAULT_URL, Database, hide_password, refuses_url
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
@@ -137,10 +147,13 @@ def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
                         show_default=True, help="Output format; json goes to stdout alone.")
 
 
-def as_of_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--as-of", type=DAY, default=None,
-                        help="The date to decide for (YYYY-MM-DD); default today in the "
-                             "setup's timezone.")(function)
+def as_of_option(function: Callable[..., Any] | None = None, *,
+                 meaning: str = "The date to decide for") -> Any:
+    """The ``--as-of`` option: ``@as_of_option``, or ``@as_of_option(meaning="The date to
+    predict on")``; :func:`as_of_date` gives the day it means."""
+    option = click.option("--as-of", type=DAY, default=None,
+                          help=f"{meaning} (YYYY-MM-DD); default today in the setup's timezone.")
+    return option if function is None else option(function)
 
 
 def workers_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -557,8 +570,6 @@ def plugins(runtime: Runtime, fmt: str) -> None:
 
 # --- records (activities, letters, outbox) ---
 
-from arrears.core import records  # noqa: E402  (kept inside this block)
-
 
 def _activities_table(rows: list[records.ActivityRow]) -> str:
     return output.table(
@@ -625,7 +636,7 @@ def letters(ctx: click.Context, customer: str | None, fmt: str) -> None:
 @letters.command("export")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--customer", default=None, help="Only this customer's letters.")
-@click.option("--as", "as_", type=click.Choice(["pdf", "html"]), default="pdf",
+@click.option("--as", "as_", type=click.Choice(documents.FORMATS), default="pdf",
               show_default=True, help="The file format.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for PDF (default: one per CPU; 1 renders in this "
@@ -635,8 +646,6 @@ def letters(ctx: click.Context, customer: str | None, fmt: str) -> None:
 def letters_export(runtime: Runtime, directory: Path, customer: str | None, as_: str,
                    jobs: int | None, fmt: str) -> None:
     """Render posted letters into DIR, one file each: <customer>-<code>-<letter id>.pdf."""
-    from arrears.core import documents
-
     with runtime.database().read() as connection:
         setup_ = runtime.setup(connection)
         found = documents.letter_documents(connection, setup_, customer=customer)
@@ -762,8 +771,6 @@ def outbox_retry(runtime: Runtime, message_id: int, fmt: str) -> None:
     if fmt == "json":
         emit(retried, fmt, str)
 
-
-# --- end records ---
 
 
 def _warn(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -59,8 +59,13 @@ class Rates:
             raise MissingRate(currency, on)
         return self._rates[currency][index - 1]
 
-    def convert(self, amount: Decimal, currency: str, on: date) -> Decimal:
-        """*amount* of *currency* in the accounting currency, unrounded."""
+    def convert(self, amount: Decimal, currency: str, on: date,
+                into: str | None = None) -> Decimal:
+        """*amount* of *currency* in *into* (by default the accounting currency, else
+        through it), unrounded."""
+        if into is not None and into != self.accounting_currency:
+            return amount if currency == into else \
+                self.convert(amount, currency, on) / self.rate(into, on)
         if currency == self.accounting_currency:
             return amount
         return amount * self.rate(currency, on)

@@ -28,7 +28,7 @@ import attrs
 import pluggy
 from sqlalchemy import Connection
 
-from arrears.core import book, schema
+from arrears.core import book, run, schema
 from arrears.core.context import Context, Rates
 from arrears.core.domain import LetterCode, LetterDocument, LetterSequence, Setup
 from arrears.core.errors import ArrearsError, BadInput
@@ -189,14 +189,6 @@ def _render_chunk(tasks: list[tuple[LetterDocument, str]], fmt: str
             for document, path in tasks]
 
 
-def default_jobs() -> int:
-    """One worker per CPU this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def export_letters(pm: pluggy.PluginManager, setup: Setup,
                    documents: Sequence[LetterDocument], directory: Path, *, fmt: str = "pdf",
                    jobs: int | None = None,
@@ -216,7 +208,7 @@ def export_letters(pm: pluggy.PluginManager, setup: Setup,
         raise BadInput(f"DIR: cannot create {directory}: {error.strerror or error}") from None
     if not directory.is_dir():
         raise BadInput(f"DIR: {directory} is not a folder")
-    jobs = jobs or default_jobs()
+    jobs = jobs or run.usable_cpus()  # one worker process per CPU
     parallel = fmt == "pdf" and jobs > 1 and len(documents) >= POOL_MIN
     result = ExportResult(str(directory), fmt, jobs if parallel else 1)
     started = time.perf_counter()

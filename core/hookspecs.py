@@ -241,7 +241,7 @@ def render_document(document: Any, fmt: str, context: Context) -> bytes | str | 
 
     :param document: what to render, such as a ``LetterDocument`` (the posted
         letter, its customer, the company and the letter code).
-    :param fmt: ``"html"``, ``"pdf"`` or a format a plugin adds.
+    :param fmt: ``"pdf"`` or ``"html"`` (``letters export --as``).
     :returns: the rendered text (html) or bytes (pdf), or None if this plugin
         cannot render *document* to *fmt*.
     """

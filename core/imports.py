@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Column, Connection, Table, and_, bindparam, func, select
 
-from arrears.core import db, money, schema, setupfile
+from arrears.core import db, money, options, schema, setupfile
 from arrears.core.domain import COLLECTIONS_STATUSES
 from arrears.core.errors import ArrearsError, BadInput
 
@@ -137,7 +137,6 @@ class Context:
 MAX_MINOR = 10**18
 """Amounts (in minor units) must stay below this: the columns are 64-bit integers."""
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 # Control characters are no text: NUL cannot even be stored by PostgreSQL, and the
@@ -207,9 +206,7 @@ def parse_status(cell: str) -> str:
 
 def parse_email(cell: str) -> str:
     """An email address (its shape only), at most as long as the column."""
-    if not _EMAIL.fullmatch(cell):
-        raise ValueError(f'"{cell}" is not an email address')
-    return column_text(contacts_t.c.email)(cell)
+    return column_text(contacts_t.c.email)(options.email(cell))
 
 
 def _digits(part: str) -> bool:

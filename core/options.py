@@ -6,6 +6,8 @@ with a message that says what was expected and what was found.
 
 from __future__ import annotations
 
+import json
+import re
 import zoneinfo
 from decimal import Decimal
 from typing import Any
@@ -45,6 +47,21 @@ def text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {show(value)}")
     return value
+
+
+_NOT_IN_ADDRESS = r"[^@\s\x00-\x1f\x7f<>,;\"]+"
+_EMAIL = re.compile(rf"{_NOT_IN_ADDRESS}@{_NOT_IN_ADDRESS}\.{_NOT_IN_ADDRESS}")
+
+
+def email(value: Any) -> str:
+    """One email address, by its shape: name@domain.tld, with no blank, line break,
+    control character or any of ``<>,;"`` (which would make it more than one address
+    in a mail header). Contacts, the setup's addresses and, before sending, every
+    recipient are checked with it."""
+    address = text(value)
+    if not _EMAIL.fullmatch(address):
+        raise ValueError(f"{json.dumps(address, ensure_ascii=False)} is not an email address")
+    return address
 
 
 def identifier(value: Any) -> str:

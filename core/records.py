@@ -21,7 +21,7 @@ letter_lines = schema.letter_invoice
 outbox = schema.outbox
 
 
-# --- the letter sequence -------------------------------------------------------------
+# --- letters' lines ---------------------------------------------------------------------
 
 
 @attrs.frozen

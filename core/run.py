@@ -1,4 +1,4 @@
-"""The daily run (SEMANTICS.md §2–§6): the only place that calls the pipeline hooks.
+"""The daily run (SEMANTICS.md §2–§6): where the decision hooks are called.
 
 For each batch of customers with open invoices, read set-wise, the run
 assigns a hierarchy (``select_customers``), applies the exclusions
@@ -491,11 +491,15 @@ class DecideBatch:
              for account, reason in context.failures.items()])
 
 
-def default_workers() -> int:
-    """Worker processes a run uses unless told: one per CPU this process may use (a
-    container's limit, not the host's count), up to four."""
+def usable_cpus() -> int:
+    """The CPUs this process may run on: a container's limit, not the host's count."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, 4))
+    return max(1, cpus or 1)
+
+
+def default_workers() -> int:
+    """Worker processes a run uses unless told: one per usable CPU, up to four."""
+    return min(usable_cpus(), 4)
 
 
 _job: DecideBatch | None = None  # the job of a pool's workers (inherited through fork)

@@ -56,7 +56,7 @@ def _is_array(type_: Any) -> bool:
         typing.get_origin(type_) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis
 
 
-def _array(type_: Any) -> Callable[[Any, Any], Any]:
+def _structure_array(type_: Any) -> Callable[[Any, Any], Any]:
     make, item = typing.get_origin(type_), typing.get_args(type_)[0]
 
     def structure(value: Any, _: Any) -> Any:
@@ -67,7 +67,7 @@ def _array(type_: Any) -> Callable[[Any, Any], Any]:
     return structure
 
 
-converter.register_structure_hook_factory(_is_array, _array)
+converter.register_structure_hook_factory(_is_array, _structure_array)
 converter.register_unstructure_hook(Decimal, str)
 
 INCLUDE_SUFFIXES = (".html", ".htm", ".txt")
@@ -125,6 +125,7 @@ _KINDS: dict[str, Callable[[Any], Any]] = {
     "days": options.days, "positive_days": options.positive_days,
     "positive": options.positive, "flag": options.flag, "amount": options.amount,
     "currency": options.currency, "timezone": options.timezone, "when": options.when,
+    "email": options.email,
 }
 
 
@@ -189,7 +190,7 @@ def _letter_template(letter: _Table, base: Path | None) -> str | None:
     return value
 
 
-def _array(data: dict[str, Any], key: str, problems: Problems) -> list[Any]:
+def _tables(data: dict[str, Any], key: str, problems: Problems) -> list[Any]:
     value = data.get(key, [])
     if not isinstance(value, list):
         problems.add(key, f"expected an array of tables ([[{key}]]), got {options.show(value)}")
@@ -398,7 +399,7 @@ def _party(entry: Any, place: str, problems: Problems) -> Party:
     table = _Table(entry, place, problems)
     table.only({"id", "name", "email"})
     return Party(table.get("id", "id", "", required=True), table.get("name", "text", ""),
-                 table.get("email", "id"))
+                 table.get("email", "email"))
 
 
 def _include(value: Any, place: str, base: Path | None, problems: Problems) -> Any:
@@ -487,7 +488,7 @@ def parse(data: dict[str, Any], registry: Registry, source: str,
                          f"{names(SETUP_SECTIONS | set(sections))})")
 
     def entries(kind: str) -> list[tuple[str, Any]]:
-        return [(_label(kind, e, i), e) for i, e in enumerate(_array(data, kind, problems), 1)]
+        return [(_label(kind, e, i), e) for i, e in enumerate(_tables(data, kind, problems), 1)]
 
     parameters = _parameters(data.get("parameters"), problems)
     company = _Table(data.get("company", {}), "company", problems)
@@ -533,7 +534,7 @@ def _check_references(setup: Setup, data: dict[str, Any], registry: Registry,
     _duplicates("collections_agent", [a.id for a in setup.collections_agents], problems)
     written: dict[str, set[str]] = {}  # the template ids in the file, valid or not
     for section in registry.template_sections():
-        raw = [e.get("id") for e in _array(data, section, problems) if isinstance(e, dict)]
+        raw = [e.get("id") for e in _tables(data, section, problems) if isinstance(e, dict)]
         _duplicates(section, [i for i in raw if isinstance(i, str)], problems)
         written[section] = {i for i in raw if isinstance(i, str)}
 

@@ -18,7 +18,7 @@ from email.utils import formataddr
 
 import attrs
 
-from arrears.core import hookimpl, templating
+from arrears.core import hookimpl, options, templating
 from arrears.core.context import Context
 from arrears.core.domain import (
     Action,
@@ -61,8 +61,10 @@ def check_template(template: EmailTemplate, setup: Setup) -> Iterable[str]:
     if template.default_language not in template.body:
         yield (f'default_language: no body for "{template.default_language}" '
                f"(bodies: {', '.join(sorted(template.body)) or 'none'})")
-    if "@" not in template.sender_email or any(c in template.sender_email for c in "\r\n<>"):
-        yield f'sender_email: "{template.sender_email}" is not an email address'
+    try:
+        options.email(template.sender_email)
+    except ValueError as error:
+        yield f"sender_email: {error}"
     if any(c in template.sender_name for c in "\r\n"):
         yield "sender_name: may not contain line breaks"
     for language, body in template.body.items():
@@ -129,11 +131,6 @@ def recipient_address(customer: Customer, step: Step, context: Context) -> tuple
     return None, f'recipient "{step.recipient}" is not one of {", ".join(RECIPIENTS)}'
 
 
-def _is_address(address: str) -> bool:
-    return "@" in address and not any(c in address for c in "\r\n<>,;\"") and \
-        one_line(address) == address
-
-
 @hookimpl(trylast=True)
 def execute_action(action: Action, customer: Customer, invoice: Invoice, step: Step,
                    hierarchy: Hierarchy, context: Context) -> Outcome | None:
@@ -145,7 +142,9 @@ def execute_action(action: Action, customer: Customer, invoice: Invoice, step: S
     address, problem = recipient_address(customer, step, context)
     if address is None:
         return Outcome(False, problem, document=template.id)
-    if not _is_address(address):
+    try:
+        options.email(address)  # a contact stored before imports checked this, say
+    except ValueError:
         return Outcome(False, f'"{one_line(address)}" is not an email address',
                        document=template.id)
     dedupe_key = f"email:{hierarchy.id}:{step.description}:{invoice.number}"

@@ -183,14 +183,6 @@ def plan_letter(customer: Customer, leading: Invoice, context: Context) -> Lette
                       context.lettered(customer))
 
 
-def _in_currency(amount: Decimal, currency: str, target: str, context: Context) -> Decimal:
-    """*amount* of *currency* in *target*, through the accounting currency, unrounded."""
-    if currency == target:
-        return amount
-    return (context.rates.rate(currency, context.as_of) * amount
-            / context.rates.rate(target, context.as_of))
-
-
 def post_next_letter(customer: Customer, leading: Invoice, context: Context, *,
                      hierarchy: Hierarchy | None, step: Step | None) -> Outcome:
     """Post the customer's next collection letter if its grace period has passed.
@@ -218,13 +210,15 @@ def post_next_letter(customer: Customer, leading: Invoice, context: Context, *,
                        document=code.code, details=details)
     currency = customer.currency
     charged_in = plan.sequence.currency or currency
-    fee = money.quantize(_in_currency(code.fee, charged_in, currency, context), currency)
+    fee = money.quantize(context.rates.convert(code.fee, charged_in, context.as_of, currency),
+                         currency)
     if charged_in == currency and fee != code.fee:  # never round a fee as written
         return Outcome(False, f"{code.code}: the fee {code.fee} has more decimals than "
                        f"{currency} allows ({money.decimals(currency)})",
                        document=code.code, details=details)
-    total = money.quantize(sum((_in_currency(i.open_amount, i.currency, currency, context)
-                                for i in lines), Decimal(0)), currency)
+    total = money.quantize(sum((context.rates.convert(i.open_amount, i.currency, context.as_of,
+                                                      currency) for i in lines), Decimal(0)),
+                           currency)
     context.post_letter(
         customer, sequence=plan.sequence.id, code=code.code, position=plan.position,
         currency=currency, lines=[(i, i.open_amount) for i in lines], total=total, fee=fee,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,7 +53,7 @@ from arrears.core.domain import (
     Setup,
     Step,
 )
-from arrears.core.errors import ArrearsError, BadInput
+from arrears.core.errors import ArrearsError
 from arrears.plugins import activities, logistic
 
 KIND = "logistic"
@@ -566,14 +566,9 @@ def _trained_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _as_of(help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--as-of", type=cli_.DAY, default=None,
-                        help=help_ + " (YYYY-MM-DD); default today in the setup's timezone.")
-
-
 @click.group("predict", invoke_without_command=True)
 @click.option("--customer", default=None, help="Only this customer's invoices.")
-@_as_of("The date to predict on")
+@cli_.as_of_option(meaning="The date to predict on")
 @cli_.format_option("text", "json")
 @click.pass_context
 def predict(ctx: click.Context, customer: str | None, as_of: datetime | None,
@@ -587,10 +582,7 @@ def predict(ctx: click.Context, customer: str | None, as_of: datetime | None,
     with db.read() as connection:
         setup_ = runtime.setup(connection)
         if customer is not None:
-            customers = book.customers
-            if connection.execute(select(customers.c.id)
-                                  .where(customers.c.account == customer)).first() is None:
-                raise BadInput(f'--customer: no customer "{customer}"')
+            book.find_customer(connection, customer, given="--customer")
         model = load_model(connection)
     day = cli_.as_of_date(setup_, as_of)
     result = Predictions(day, model_summary(model) if model else None,
@@ -602,7 +594,7 @@ def predict(ctx: click.Context, customer: str | None, as_of: datetime | None,
 
 
 @predict.command("train")
-@_as_of("Learn from what was known before this date")
+@cli_.as_of_option(meaning="Learn from what was known before this date")
 @cli_.format_option("text", "json")
 @cli_.pass_runtime
 def train_command(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> None:

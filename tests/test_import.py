@@ -378,6 +378,10 @@ def test_every_problem_is_listed_in_line_order(rejected, book):
      'f.csv:2: customer: no customer "C404"'),
     ("contacts", "customer,email,purpose\nC1,not-an-address,billing\n",
      'f.csv:2: email: "not-an-address" is not an email address'),
+    ("contacts", 'customer,email,purpose\nC1,"Ann<ann@b.example>",billing\n',
+     'f.csv:2: email: "Ann<ann@b.example>" is not an email address'),
+    ("contacts", 'customer,email,purpose\nC1,"a@b.example,c@d.example",billing\n',
+     'f.csv:2: email: "a@b.example,c@d.example" is not an email address'),
     ("contacts", "customer,email,purpose\nC1,a@b.example,billing\nC1,a@b.example,billing\n",
      'f.csv:3: customer,email,purpose: duplicate "C1", "a@b.example", "billing" '
      "(also on line 2)"),

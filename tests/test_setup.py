@@ -373,3 +373,14 @@ def test_a_letter_sequence_may_name_the_currency_of_its_fees(arrears_cli, write_
 
     refused(arrears_cli, write_setup(unknown),
             'letter_sequence "STD": currency: "DOLLAR" is not an ISO 4217 currency code')
+
+
+def test_addresses_in_the_setup_are_email_addresses(arrears_cli, write_setup):
+    def bad(d):
+        d["sales_group"][0]["email"] = "North <north@example.com>"
+        d["email_template"][0]["sender_email"] = "ar@example.com\r\nBcc: x@example.com"
+
+    refused(arrears_cli, write_setup(bad),
+            'sales_group "NORTH": email: "North <north@example.com>" is not an email address',
+            'email_template "REMIND": sender_email: "ar@example.com\\r\\nBcc: x@example.com" '
+            "is not an email address")

@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 from sqlalchemy import Connection, func, select
 
-from arrears.core import clock, imports, money, schema, setupfile
+from arrears.core import clock, imports, schema, setupfile
 from arrears.core.db import Database
 from arrears.core.domain import Setup
 from arrears.core.errors import BadInput
@@ -131,10 +131,6 @@ def _slug(name: str) -> str:
     words = "".join(c if c.isalnum() else " " for c in folded).split()
     legal = {"ab", "inc", "llc", "co", "corp", "ltd", "plc", "gmbh", "ag", "b", "v"}
     return "-".join(w for w in words if w not in legal)
-
-
-def _amount(minor: int, currency: str) -> str:
-    return str(money.from_minor(minor, currency))
 
 
 def _customers(rng: random.Random) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -244,7 +240,7 @@ def _invoices(rng: random.Random, customers: list[dict[str, str]],
         minor: int = draft["minor"]
         paid = _payments(rng, draft, today)
         payments.extend({"invoice": invoice, "date": on.isoformat(),
-                         "amount": _amount(part, currency)} for on, part in paid)
+                         "amount": imports.amount_text(part, currency)} for on, part in paid)
         status, promised = "", ""     # empty: a reload keeps what happened since
         if minor > sum(part for _, part in paid):
             roll = rng.random()
@@ -258,7 +254,7 @@ def _invoices(rng: random.Random, customers: list[dict[str, str]],
                 status = "resolved"
         rows.append({"number": invoice, "customer": draft["customer"],
                      "invoice_date": (due - timedelta(days=TERMS_DAYS)).isoformat(),
-                     "due_date": due.isoformat(), "amount": _amount(minor, currency),
+                     "due_date": due.isoformat(), "amount": imports.amount_text(minor, currency),
                      "currency": currency, "status": status, "promised_date": promised})
     return rows, payments
 
