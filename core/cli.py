@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
@@ -443,7 +444,9 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
     with db.read() as connection:
         setup_ = runtime.setup(connection)
         total = run_.count_customers(connection, run_.run_customers(shard))
-    day = as_of_date(setup_, as_of, acting=True)
+        day = as_of_date(setup_, as_of, acting=True)
+        for warning in run_.calendar_warnings(connection, day):
+            click.echo(f"warning: {warning}", err=True)
     warn_before_run(runtime, setup_)
     with progress(total, "customers") as advance:
         result = run_.daily_run(
@@ -779,6 +782,12 @@ def _warn(message: Warning | str, category: type[Warning], filename: str, lineno
     click.echo(f"warning: {hide_password(str(message))}", err=True)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (a service stopped, a timeout) ends a command as Ctrl-C does: what it
+    holds is let go and a run in progress is marked interrupted, not left running."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: build the plugin manager, let plugins add commands, run."""
     import gc
@@ -786,6 +795,7 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     warnings.showwarning = _warn
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         runtime = Runtime(get_plugin_manager())
         for warning in runtime.pm.warnings:

@@ -7,6 +7,7 @@ import fcntl
 import functools
 import operator
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -400,6 +401,14 @@ class Database:
                 if path is None:  # in memory: nobody else can see it
                     yield
                     return
+                # Beside the file itself: reached through a symbolic link, it is one lock.
+                path = path.resolve()
+                if path.exists() and path.stat().st_nlink > 1:
+                    warnings.warn(f"{path} has {path.stat().st_nlink} hard links: SQLite "
+                                  "keeps its journal under each name, so a command using "
+                                  "another name at the same time can corrupt it and is not "
+                                  "kept out by the run lock; keep one name (a symbolic link "
+                                  "is fine)", stacklevel=1)
                 names = [f"{path}.run-lock"] + ([f"{path}.run-lock.{shard}"] if shard else [])
                 for index, name in enumerate(names):
                     handle = held.enter_context(open(name, "a+b"))

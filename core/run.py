@@ -622,6 +622,32 @@ def last_success(connection: Connection) -> tuple[int, date] | None:
     return (row.id, row.date) if row else None
 
 
+def calendar_warnings(connection: Connection, as_of: date) -> list[str]:
+    """What an operator should know of the other days before running *as_of*: a later day
+    already run (this one is then decided with the book as it is now), and earlier days
+    whose runs did not finish (once *as_of* has succeeded, they can no longer be run)."""
+    found = []
+    later = connection.execute(
+        select(runs.c.id, runs.c.date).where(runs.c.kind == "run", runs.c.date > as_of)
+        .order_by(runs.c.date.desc(), runs.c.id.desc()).limit(1)).first()
+    if later is not None:
+        found.append(f"{later.date} has been run already (run {later.id}): {as_of} is decided "
+                     "with the book as it is now, statuses, payments and steps since included")
+    last = last_success(connection)
+    newest = func.max(runs.c.id)
+    unfinished = (select(newest.label("id"), runs.c.date)
+                  .where(runs.c.kind == "run", runs.c.date < as_of)
+                  .group_by(runs.c.date).order_by(runs.c.date))
+    if last is not None:
+        unfinished = unfinished.where(runs.c.date > last[1])
+    for row in connection.execute(unfinished).all():
+        status = connection.execute(select(runs.c.status).where(runs.c.id == row.id)).scalar()
+        found.append(f"the run for {row.date} (run {row.id}) did not finish (status {status}): "
+                     f"once {as_of} has succeeded, {row.date} can no longer be run; "
+                     f"`arrears run --as-of {row.date}` first finishes it")
+    return found
+
+
 def _shard_runs(connection: Connection, as_of: date) -> list[Any]:
     """The shards' runs of the day *as_of*."""
     return connection.execute(
@@ -683,14 +709,18 @@ def count_customers(connection: Connection, where: ColumnElement[bool]) -> int:
 
 
 @contextlib.contextmanager
-def interrupted_if_raising(db: Any, run_id: int) -> Iterator[None]:
-    """Mark run *run_id* ``interrupted`` if the block raises (a bug, Ctrl-C), then raise
-    again: the batches done are saved, and the run is there to be run again."""
+def interrupted_if_raising(db: Any, run_id: int, what: str) -> Iterator[None]:
+    """Mark run *run_id* ``interrupted`` if the block raises, then raise again: the
+    batches done are saved, and the run is there to be run again. Ctrl-C (and SIGTERM,
+    which ``arrears`` turns into it) becomes an ArrearsError saying so about *what*."""
     try:
         yield
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(Exception):
             finish_run(db, run_id, "interrupted")
+        if isinstance(error, KeyboardInterrupt):
+            raise ArrearsError(f"{what} was interrupted (Ctrl-C or SIGTERM): the batches it "
+                               "finished are saved; run again to finish") from None
         raise
 
 
@@ -739,7 +769,7 @@ def daily_run(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
         result = RunResult(run_id, as_of, "running", shard=_name(shard))
         job = DecideBatch(db, pm, setup, as_of, _rates(db, setup), run_customers(shard),
                           run_id)
-        with interrupted_if_raising(db, run_id):
+        with interrupted_if_raising(db, run_id, f"run {run_id} for {as_of}"):
             try:
                 for outcome in decide_all(job, workers=workers, progress=progress):
                     _collect(result, outcome)

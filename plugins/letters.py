@@ -284,7 +284,7 @@ def create_letters(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date,
             if entries:
                 pm.hook.record_history(entries=entries, context=context)
 
-        with run.interrupted_if_raising(db, run_id):
+        with run.interrupted_if_raising(db, run_id, f"letter run {run_id} for {as_of}"):
             run.each_batch(db, setup, as_of, _overdue_on(as_of), work, run_id=run_id,
                            simulate=False, progress=progress)
         result.status = "errors" if result.errors else "success"

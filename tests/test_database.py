@@ -163,3 +163,22 @@ def test_a_library_warning_is_one_line_without_source(arrears_db_url, arrears_cl
     [line] = done.stderr.splitlines()  # SQLAlchemy's words, one line, no source lines
     assert line.startswith("warning: Query string argument(s) 'foo' are not accepted")
     assert ".py:" not in line
+
+
+def test_one_sqlite_file_has_one_run_lock_whatever_its_name(tmp_path):
+    import os
+
+    from arrears.core.errors import ArrearsError
+
+    real = tmp_path / "books" / "arrears.db"
+    real.parent.mkdir()
+    Database(f"sqlite:///{real}").upgrade()
+    (tmp_path / "link.db").symlink_to(real)
+    direct, linked = Database(f"sqlite:///{real}"), Database(f"sqlite:///{tmp_path}/link.db")
+    with direct.run_lock(), pytest.raises(ArrearsError, match="another arrears run"):
+        with linked.run_lock(wait=False):
+            pass
+    os.link(real, tmp_path / "hard.db")  # SQLite's own journal would be per name: told
+    with pytest.warns(UserWarning, match="has 2 hard links: SQLite keeps its journal"):
+        with Database(f"sqlite:///{tmp_path}/hard.db").run_lock():
+            pass

@@ -143,6 +143,68 @@ def test_a_run_that_crashed_mid_batch_finishes_without_repeating(arrears_cli, tm
         ("interrupted",), ("success",)]
 
 
+SLOW_RUN = """
+import sys, time
+from pathlib import Path
+from arrears.core import cli, hookimpl, plugins
+
+class Slow:
+    @hookimpl(tryfirst=True)
+    def execute_action(self, action):
+        Path(sys.argv[1]).write_text("acting")
+        time.sleep(60)
+
+def plugin_manager():
+    pm = plugins.get_plugin_manager()
+    pm.register(Slow(), name="slow")
+    return pm
+
+cli.get_plugin_manager = plugin_manager
+cli.main(["--db", sys.argv[2], "run", "--as-of", "2025-01-16", "--workers", "1"])
+"""
+
+
+def test_a_run_stopped_by_sigterm_is_interrupted_and_says_so(one_customer, arrears_db_url,
+                                                             tmp_path):
+    import signal
+
+    marker = tmp_path / "acting"
+    stopped = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(marker), arrears_db_url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "ARREARS_LOAD_PLUGINS": ""})
+    try:
+        for _ in range(600):
+            if marker.exists() or stopped.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), stopped.communicate()
+        stopped.send_signal(signal.SIGTERM)
+        out, err = stopped.communicate(timeout=30)
+    finally:
+        stopped.kill()
+    assert stopped.returncode == 1 and "Traceback" not in err
+    assert f"Error: run 1 for 2025-01-16 was interrupted (Ctrl-C or SIGTERM): the batches it " \
+        "finished are saved; run again to finish" in err
+    assert query(arrears_db_url, "SELECT status FROM run") == [("interrupted",)]
+    assert run(one_customer, "2025-01-16")["status"] == "success"
+
+
+def test_a_run_warns_of_unfinished_earlier_days_and_later_ones(one_customer, arrears_db_url,
+                                                               tmp_path):
+    import_rows(one_customer, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "NOK-1,C1,2024-12-20,2025-01-10,50.00,NOK\n")  # no NOK rate: C1 fails
+    first = one_customer("run", "--as-of", "2025-01-16").assert_exit(1)
+    assert "warning" not in first.stderr
+    second = one_customer("run", "--as-of", "2025-01-17").assert_exit(1)
+    assert "warning: the run for 2025-01-16 (run 1) did not finish (status errors): once " \
+        "2025-01-17 has succeeded, 2025-01-16 can no longer be run; `arrears run --as-of " \
+        "2025-01-16` first finishes it" in second.stderr
+    replay = one_customer("run", "--as-of", "2025-01-16").assert_exit(1)
+    assert "warning: 2025-01-17 has been run already (run 2): 2025-01-16 is decided with " \
+        "the book as it is now, statuses, payments and steps since included" in replay.stderr
+
+
 def test_two_runs_at_once_never_interleave(one_customer, arrears_db_url, tmp_path):
     env = {**os.environ, "ARREARS_DB": arrears_db_url}
     holder = subprocess.Popen(
