@@ -271,10 +271,14 @@ def setup_show(runtime: Runtime, fmt: str) -> None:
 @format_option("text", "json")
 @pass_runtime
 def import_(runtime: Runtime, kind: str, file: Path, fmt: str) -> None:
-    """Import a CSV file of KIND: all rows or none."""
+    """Import a CSV file of KIND: all rows or none; waits for a run in progress."""
     db = runtime.database()
-    with db.begin() as connection:
-        summary = imports.import_file(connection, kind, file)
+    # A run reads its batches one transaction at a time: an import between two would be
+    # half seen, the early batches acting on invoices the file has since paid.
+    with db.run_lock(waiting=lambda: click.echo(
+            "waiting for the arrears run in progress to finish…", err=True)):
+        with db.begin() as connection:
+            summary = imports.import_file(connection, kind, file)
     emit(summary, fmt, lambda s: f"{file}: {s.inserted} added, {s.updated} updated ({kind})")
 
 

@@ -205,6 +205,28 @@ def test_a_run_warns_of_unfinished_earlier_days_and_later_ones(one_customer, arr
         "the book as it is now, statuses, payments and steps since included" in replay.stderr
 
 
+def test_an_import_waits_for_the_run_in_progress(one_customer, arrears_db_url, tmp_path):
+    from arrears.core.db import Database
+
+    payments = write(tmp_path / "payments.csv", "invoice,date,amount\nINV-1,2025-01-10,1000\n")
+    db = Database(arrears_db_url)
+    try:
+        with db.run_lock():
+            waiting = subprocess.Popen(
+                [sys.executable, "-m", "arrears.core", "--db", arrears_db_url, "import",
+                 "payments", str(payments)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, env={**os.environ, "ARREARS_LOAD_PLUGINS": ""})
+            time.sleep(1.5)
+            assert waiting.poll() is None  # it waits for the lock
+            assert query(arrears_db_url, "SELECT count(*) FROM payment") == [(0,)]
+    finally:
+        db.dispose()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "waiting for the arrears run in progress to finish" in err
+    assert query(arrears_db_url, "SELECT count(*) FROM payment") == [(1,)]
+
+
 def test_two_runs_at_once_never_interleave(one_customer, arrears_db_url, tmp_path):
     env = {**os.environ, "ARREARS_DB": arrears_db_url}
     holder = subprocess.Popen(
