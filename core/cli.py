@@ -280,6 +280,8 @@ def import_(runtime: Runtime, kind: str, file: Path, fmt: str) -> None:
         with db.begin() as connection:
             summary = imports.import_file(connection, kind, file)
     emit(summary, fmt, lambda s: f"{file}: {s.inserted} added, {s.updated} updated ({kind})")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.group()

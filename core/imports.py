@@ -27,7 +27,7 @@ import attrs
 from sqlalchemy import Column, Connection, Table, and_, bindparam, func, select
 
 from arrears.core import db, money, options, schema, setupfile
-from arrears.core.domain import COLLECTIONS_STATUSES
+from arrears.core.domain import COLLECTIONS_STATUSES, Parameters
 from arrears.core.errors import ArrearsError, BadInput
 
 KINDS = ("customers", "contacts", "invoices", "payments", "rates")
@@ -61,6 +61,7 @@ class ImportSummary:
     rows: int
     inserted: int
     updated: int
+    warnings: list[str] = attrs.Factory(list)
 
 
 def import_file(connection: Connection, kind: str, path: Path) -> ImportSummary:
@@ -82,7 +83,26 @@ def import_file(connection: Connection, kind: str, path: Path) -> ImportSummary:
         with db.bulk_writes(connection):
             _write(connection, spec.table, changes)
     return ImportSummary(kind, str(path), changes.rows, len(changes.inserts),
-                         len(changes.updates))
+                         len(changes.updates),
+                         _rates_missing(connection) if kind in ("invoices", "rates") else [])
+
+
+def _rates_missing(connection: Connection) -> list[str]:
+    """A warning for each currency of open invoices that has no exchange rate at all: its
+    customers fail every run where an amount must be converted (SEMANTICS.md §7)."""
+    parameters = setupfile.stored_parameters(connection)
+    if parameters is None:  # no setup yet: no accounting currency to convert into
+        return []
+    accounting = parameters.get("accounting_currency", Parameters().accounting_currency)
+    c = invoices_t.c
+    missing = connection.execute(
+        select(c.currency).where(c.open_minor > 0, c.currency != accounting,
+                                 c.currency.not_in(select(rates_t.c.currency)))
+        .distinct().order_by(c.currency)).scalars().all()
+    return [f"no exchange rate for {currency} at all: a customer with open {currency} "
+            "invoices fails every run where an amount must be converted (a balance "
+            "threshold or criterion, a letter fee) until `arrears import rates` gives one"
+            for currency in missing]
 
 
 # --- problems --------------------------------------------------------------------------

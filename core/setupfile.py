@@ -693,19 +693,24 @@ def save(connection: Connection, setup: Setup, registry: Registry, source: str) 
     ))
 
 
-def today(connection: Connection) -> date:
-    """Today in the stored setup's timezone; the machine's date when none is stored.
+def stored_parameters(connection: Connection) -> dict[str, Any] | None:
+    """The stored setup's ``[parameters]`` as stored; None when no setup is stored.
 
-    Only the timezone is read, not the whole setup checked against the plugins
-    installed: a command that needs no more than the date (setting a status,
-    closing an activity, importing) works with a plugin left out.
+    Read alone, not checked against the plugins installed: a command that needs no
+    more than a parameter (setting a status, closing an activity, importing) works
+    with a plugin left out.
     """
     document = connection.execute(
         select(schema.setup.c.document).order_by(schema.setup.c.id.desc()).limit(1)).scalar()
-    if document is None:
+    return None if document is None else dict(json.loads(document).get("parameters") or {})
+
+
+def today(connection: Connection) -> date:
+    """Today in the stored setup's timezone; the machine's date when none is stored."""
+    parameters = stored_parameters(connection)
+    if parameters is None:
         return date.today()
-    return clock.today(json.loads(document).get("parameters", {}).get(
-        "timezone", Parameters().timezone))
+    return clock.today(parameters.get("timezone", Parameters().timezone))
 
 
 def stored(connection: Connection, registry: Registry) -> Setup | None:

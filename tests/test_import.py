@@ -253,7 +253,7 @@ def test_json_summary(run, csv_file):
     result = run("customers", csv_file("customers.csv", CUSTOMERS), 0, "--format", "json")
     assert result.json() == {"kind": "customers", "file": str(csv_file("customers.csv",
                                                                       CUSTOMERS)),
-                             "rows": 3, "inserted": 3, "updated": 0}
+                             "rows": 3, "inserted": 3, "updated": 0, "warnings": []}
 
 
 def test_reimporting_payments_changes_nothing(run, csv_file, engine, book):

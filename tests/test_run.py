@@ -183,7 +183,7 @@ def test_a_run_stopped_by_sigterm_is_interrupted_and_says_so(one_customer, arrea
     finally:
         stopped.kill()
     assert stopped.returncode == 1 and "Traceback" not in err
-    assert f"Error: run 1 for 2025-01-16 was interrupted (Ctrl-C or SIGTERM): the batches it " \
+    assert "Error: run 1 for 2025-01-16 was interrupted (Ctrl-C or SIGTERM): the batches it " \
         "finished are saved; run again to finish" in err
     assert query(arrears_db_url, "SELECT status FROM run") == [("interrupted",)]
     assert run(one_customer, "2025-01-16")["status"] == "success"
@@ -191,9 +191,13 @@ def test_a_run_stopped_by_sigterm_is_interrupted_and_says_so(one_customer, arrea
 
 def test_a_run_warns_of_unfinished_earlier_days_and_later_ones(one_customer, arrears_db_url,
                                                                tmp_path):
-    import_rows(one_customer, tmp_path, "invoices",
-                "number,customer,invoice_date,due_date,amount,currency\n"
-                "NOK-1,C1,2024-12-20,2025-01-10,50.00,NOK\n")  # no NOK rate: C1 fails
+    imported = one_customer("import", "invoices", write(
+        tmp_path / "nok.csv", "number,customer,invoice_date,due_date,amount,currency\n"
+                              "NOK-1,C1,2024-12-20,2025-01-10,50.00,NOK\n")).assert_success()
+    assert "warning: no exchange rate for NOK at all: a customer with open NOK invoices " \
+        "fails every run where an amount must be converted" in imported.stderr  # as C1 will
+    assert "NOK" in one_customer("import", "invoices", tmp_path / "nok.csv", "--format",
+                                 "json").assert_success().json()["warnings"][0]
     first = one_customer("run", "--as-of", "2025-01-16").assert_exit(1)
     assert "warning" not in first.stderr
     second = one_customer("run", "--as-of", "2025-01-17").assert_exit(1)
