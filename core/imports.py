@@ -779,6 +779,9 @@ def _invoice_status(problems: Problems, line: int, values: dict[str, Any],
         return old.status, old.promised_date  # the row says neither: both stay as they are
     if status is None:
         status = old.status if old is not None else "none"
+    if status == "promised" and old is not None and old.status == "broken" and \
+            promised == old.promised_date:  # an extract still telling of a promise broken since
+        return old.status, old.promised_date
     if status == "promised" and promised is None:
         problems.add(line, "promised_date", "status promised needs the promised payment "
                      "date (YYYY-MM-DD)")

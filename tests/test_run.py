@@ -294,6 +294,13 @@ def test_a_passed_promise_is_broken_and_recorded(one_customer, arrears_db_url, t
                 "INV-2,C1,2024-12-20,2025-01-20,500.00,USD\n")
     assert query(arrears_db_url, "SELECT status, promised_date FROM invoice ORDER BY id") == \
         before
+    # Nor does an ERP's extract that still tells of the promise the run found broken.
+    import_rows(one_customer, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency,status,promised_date\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD,promised,2025-01-18\n")
+    assert query(arrears_db_url, "SELECT status, promised_date FROM invoice ORDER BY id") == \
+        before
+    assert query(arrears_db_url, "SELECT count(*) FROM history WHERE kind = 'status'") == [(2,)]
 
 
 def test_thresholds_compare_in_the_accounting_currency(arrears_cli, tmp_path, setup_loader):
