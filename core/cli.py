@@ -404,9 +404,14 @@ def _run_text(result: run_.RunResult) -> Iterator[str]:
     if result.actions:
         yield from _actions_table(result.actions)
     for note in result.skipped:
-        yield f"not possible: {note.customer} {note.step}: {note.reason}"
+        yield _not_possible(note)
     for note in result.errors:
         yield f"failed: {note.customer}: {note.reason}"
+
+
+def _not_possible(note: run_.Note) -> str:
+    invoice = f" ({note.invoice})" if note.invoice else ""
+    return f"not possible: {note.customer} {note.step}{invoice}: {note.reason}"
 
 
 def emit_streamed(document: dict[str, Any], fmt: str, lines: Iterable[str]) -> None:
@@ -513,7 +518,7 @@ def simulate(runtime: Runtime, hierarchy: str | None, as_of: datetime | None, wo
     warn_before_run(runtime, setup_)
     result = run_.simulate(db, runtime.pm, setup_, day, hierarchy=hierarchy, workers=workers)
     for note in result.skipped:
-        click.echo(f"not possible: {note.customer} {note.step}: {note.reason}", err=True)
+        click.echo(_not_possible(note), err=True)
     for note in result.errors:
         click.echo(f"would fail: {note.customer}: {note.reason}", err=True)
     emit_streamed({"date": result.date, "actions": result.actions.encoded(),

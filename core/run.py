@@ -62,11 +62,13 @@ step_runs = schema.step_run
 
 @attrs.frozen
 class Note:
-    """A customer's step that could not be done, or a customer that failed."""
+    """A customer's step that could not be done (for *invoice*: the leading one, or for
+    pre-dunning each invoice in its window), or a customer that failed."""
 
     customer: str
     step: str | None
     reason: str
+    invoice: str | None = None
 
 
 @attrs.frozen
@@ -368,7 +370,8 @@ def _record(decision: Decision, action: Action, outcome: Outcome,
         note("action", outcome.reason or f"{action.action} {action.document or ''}{target}"
              .strip(), action.invoice, action.step)
     else:
-        decision.skipped.append(Note(action.customer, action.step, outcome.reason))
+        decision.skipped.append(Note(action.customer, action.step, outcome.reason,
+                                     action.invoice))
         note("failed", outcome.reason, action.invoice, action.step)
     return outcome.done
 
@@ -487,8 +490,8 @@ class DecideBatch:
             len(context.batch.customers),
             ActionSpool.encode(a for d in decisions for a in d.actions),
             [n for d in decisions for n in d.skipped],
-            [Note(account, context.failed_at.get(account, (None, None))[1], reason)
-             for account, reason in context.failures.items()])
+            [Note(account, step, reason, invoice) for account, reason in context.failures.items()
+             for invoice, step in [context.failed_at.get(account, (None, None))]])
 
 
 def usable_cpus() -> int:

@@ -432,7 +432,7 @@ def test_a_missing_rate_fails_that_customer_only(book, tmp_path):
         "E-1,E1,2024-12-16,2025-01-15,90.00,USD\n")).assert_success()
     result = create(book, "2025-01-16", code=1)
     assert result["status"] == "errors"
-    assert result["errors"] == [{"customer": "E1", "step": None,
+    assert result["errors"] == [{"customer": "E1", "step": None, "invoice": None,
                                  "reason": "no exchange rate for EUR on or before 2025-01-16"}]
     assert [e["customer"] for e in result["letters"]] == ["C1"]
 

@@ -66,7 +66,7 @@ def test_a_plugin_that_raises_fails_its_customer_and_the_run_goes_on(book, arrea
     result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
     outcome = result.json()
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
-    assert outcome["errors"] == [{"customer": "C1", "step": "Ping",
+    assert outcome["errors"] == [{"customer": "C1", "step": "Ping", "invoice": "INV-1",
                                   "reason": "a plugin failed: pager: KeyError: 'phone'"}]
     [failed] = [e for e in arrears_book.history("--customer", "C1") if e["kind"] == "failed"]
     assert "KeyError" in failed["reason"]
@@ -92,8 +92,8 @@ def test_a_pool_plugin_that_raises_fails_the_customers_it_sorted_and_the_run_end
     outcome = result.json()
     assert outcome["status"] == "errors" and outcome["actions"] == []
     assert outcome["errors"] == [
-        {"customer": c, "step": None, "reason": "a plugin failed: crm: RuntimeError: the CRM is "
-         "down"} for c in ("C1", "C2")]
+        {"customer": c, "step": None, "invoice": None, "reason": "a plugin failed: crm: "
+         "RuntimeError: the CRM is down"} for c in ("C1", "C2")]
     with create_engine(arrears_db_url).connect() as connection:
         assert connection.execute(text("SELECT status FROM run")).all() == [("errors",)]
 
@@ -112,7 +112,7 @@ def test_an_answer_of_the_wrong_type_fails_the_customer_naming_the_plugin(book, 
     book(execute_action, name="pager")
     outcome = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json"
                                ).assert_exit(1).json()
-    assert outcome["errors"][0] == {"customer": "C1", "step": "Ping",
+    assert outcome["errors"][0] == {"customer": "C1", "step": "Ping", "invoice": "INV-1",
                                     "reason": f"a plugin failed: pager: {said}"}
     [failed] = arrears_book.history("--customer", "C1")
     assert (failed["kind"], failed["invoice"], failed["step"]) == ("failed", "INV-1", "Ping")
@@ -183,7 +183,7 @@ def test_a_customer_a_plugin_gives_up_on_while_acting_is_failed_not_acted_on(boo
     result = arrears_book.cli("run", "--as-of", "2025-01-16", "--format", "json").assert_exit(1)
     outcome = result.json()
     assert [a["customer"] for a in outcome["actions"]] == ["C2"]
-    assert outcome["errors"] == [{"customer": "C1", "step": "Ping",
+    assert outcome["errors"] == [{"customer": "C1", "step": "Ping", "invoice": "INV-1",
                                   "reason": "the pager service refused C1"}]
     assert [(e["kind"], e["hierarchy"], e["invoice"], e["step"], e["reason"])
             for e in arrears_book.history("--customer", "C1")] == [

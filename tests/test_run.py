@@ -339,7 +339,7 @@ def test_a_missing_rate_fails_that_customer_and_the_run_can_be_repeated(
     setup_loader()
     result = run(arrears_cli, "2025-01-16", code=1)
     assert result["status"] == "errors"
-    assert result["errors"] == [{"customer": "E1", "step": None,
+    assert result["errors"] == [{"customer": "E1", "step": None, "invoice": None,
                                  "reason": "no exchange rate for EUR on or before 2025-01-16"}]
     assert [a["customer"] for a in result["actions"]] == ["U1"]
     import_rows(arrears_cli, tmp_path, "rates", "currency,date,rate\nEUR,2025-01-01,1.06\n")
@@ -548,8 +548,9 @@ def test_a_letter_total_too_large_to_store_fails_its_customer_alone(arrears_cli,
     setup_loader()
     result = run(arrears_cli, "2025-01-16", code=1)
     assert [(a["customer"], a["action"]) for a in result["actions"]] == [("C2", "letter")]
-    assert result["errors"] == [{"customer": "C1", "step": "First notice", "reason":
-                                 "99000000000000000.00 USD is more than arrears can store"}]
+    assert result["errors"] == [{"customer": "C1", "step": "First notice", "invoice": "H-0",
+                                 "reason": "99000000000000000.00 USD is more than arrears can "
+                                 "store"}]
     assert result["status"] == "errors"
 
 
@@ -559,7 +560,7 @@ def test_simulate_says_which_steps_would_not_be_possible(arrears_cli, tmp_path, 
                 "number,customer,invoice_date,due_date,amount,currency\n"
                 "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
     setup_loader(pre_dunning=True)
-    line = 'not possible: C1 Pre-dunning: no contact with purpose "billing"'
+    line = 'not possible: C1 Pre-dunning (INV-1): no contact with purpose "billing"'
     simulated = arrears_cli("simulate", "--as-of", "2025-01-12").assert_success()
     assert line in simulated.stderr.splitlines()
     ran = arrears_cli("run", "--as-of", "2025-01-12").assert_success()
