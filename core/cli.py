@@ -755,7 +755,12 @@ def outbox_send(runtime: Runtime, smtp_url: str | None, limit: int | None, fmt: 
     for channel, count in summary.no_sender.items():
         click.echo(f"warning: no plugin delivers channel {channel!r}: {count} message"
                    f"{'' if count == 1 else 's'} left queued", err=True)
-    if summary.uncertain:
+    if summary.uncertain_earlier:
+        count = summary.uncertain_earlier
+        click.echo(f"warning: {count} message{'' if count == 1 else 's'} left uncertain by "
+                   f"earlier sends still wait{'s' if count == 1 else ''} for a person "
+                   "(`arrears outbox --status uncertain`)", err=True)
+    if summary.uncertain or summary.uncertain_earlier:
         click.echo("uncertain messages are never re-sent by themselves: check with the "
                    "recipient, then `arrears outbox retry ID` if it did not arrive", err=True)
     if fmt == "json":

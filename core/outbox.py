@@ -63,7 +63,9 @@ class SendSummary:
     was out of reach, or another sender took them); *no_sender* the queued
     messages of each channel no plugin delivers; *refused* why the sender of a
     channel stopped (a setting missing or refused: ``BadInput``), by channel;
-    *errors* why a channel's sender broke down (its plugin raised), by channel.
+    *errors* why a channel's sender broke down (its plugin raised), by channel;
+    *uncertain_earlier* the messages left uncertain by earlier sends, which wait
+    for a person to check them.
     """
 
     sent: int = 0
@@ -75,6 +77,7 @@ class SendSummary:
     no_sender: dict[str, int] = attrs.Factory(dict)
     refused: dict[str, str] = attrs.Factory(dict)
     errors: dict[str, str] = attrs.Factory(dict)
+    uncertain_earlier: int = 0
 
     def add(self, attempt: Attempt) -> None:
         self.messages.append(attempt)
@@ -124,7 +127,9 @@ def send(db: Database, pm: pluggy.PluginManager, settings: Mapping[str, str], *,
         query = query.limit(limit)
     with db.read() as connection:
         rows = connection.execute(query).all()
-    summary = SendSummary()
+        earlier = connection.execute(select(func.count()).select_from(outbox)
+                                     .where(outbox.c.status == "uncertain")).scalar_one()
+    summary = SendSummary(uncertain_earlier=earlier)
     if not rows:  # nothing to send: still refuse settings that could never work
         problems = [problem for answer in pm.hook.check_delivery_settings(settings=settings)
                     for problem in answer or ()]

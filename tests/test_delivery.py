@@ -610,9 +610,12 @@ def test_a_sender_killed_while_handing_over_leaves_the_message_uncertain(book, s
     assert sorted(m["status"] for m in listed.values()) == ["queued", "queued", "uncertain"]
 
     good = smtp_server()
-    send(book, good.url())
+    later = send(book, good.url())  # all went well, but a person has one to check still
     assert sorted(by_recipient(good.inbox)) == sorted(set(RECIPIENTS) - {address})
     assert list(outbox(book, "uncertain")) == [address]
+    assert later.json()["uncertain_earlier"] == 1
+    assert "warning: 1 message left uncertain by earlier sends still waits for a person" in \
+        later.stderr
 
 
 def test_two_senders_at_once_never_send_the_same_message(arrears_cli, smtp_server):
