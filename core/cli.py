@@ -35,7 +35,7 @@ from arrears.core import (
     trail,
 )
 from arrears.core import run as run_
-from arrears.core.db import DEFAULT_URL, Database, hide_password, refuses_url
+from arrears.core.db import DEFAULT_URL, SQLITE_HINTS, Database, hide_password, refuses_url
 from arrears.core.domain import COLLECTIONS_STATUSES, Setup
 from arrears.core.errors import ArrearsError, BadInput
 from arrears.core.plugins import (
@@ -131,6 +131,8 @@ class ArrearsGroup(click.Group):
             runtime = ctx.find_object(Runtime)
             where = runtime.database(current=False).display_url if runtime else "the database"
             detail = hide_password(str(getattr(error, "orig", None) or error).splitlines()[0])
+            detail += next((hint for start, hint in SQLITE_HINTS.items()
+                            if detail.startswith(start)), "")
             if refuses_url(error):
                 raise _failure(f"--db: {where}: {detail}", BadInput.exit_code) from None
             raise _failure(f"database error on {where}: {detail}", ArrearsError.exit_code) \
@@ -833,7 +835,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         message = f"{type(error).__name__}: {hide_password(str(error))}"
         plugin = third_party_culprit(runtime.pm, error) if "runtime" in locals() else None
-        if plugin is None:
+        if plugin is None and isinstance(error, OSError) and error.strerror:
+            # The machine's, not a bug: a full disk or output, a file it may not write.
+            where = f": {error.filename}" if error.filename else ""
+            click.echo(f"Error: {error.strerror}{where}", err=True)
+        elif plugin is None:
             click.echo(f"arrears: internal error: {message}\nRun again with ARREARS_DEBUG=1 "
                        "for the traceback, and please report it.", err=True)
         else:

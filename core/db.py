@@ -43,10 +43,22 @@ def hide_password(text: str) -> str:
     return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1:***@", text))
 
 
+SQLITE_HINTS = {
+    "file is not a database": "",
+    "attempt to write a readonly database": " (SQLite writes the database file and, in its "
+                                            "folder, its -wal and -shm files: the user running "
+                                            "arrears must be able to write both)",
+}
+"""Hints for SQLite's errors about the file itself; the first names a wrong ``--db``."""
+
+
 def refuses_url(error: BaseException) -> bool:
-    """Whether *error* is PostgreSQL's client refusing the URL's own options (an
-    unknown option, a value it cannot take such as ``sslmode=bogus`` or port 99999)
-    before reaching for any server: the URL is wrong, nothing failed."""
+    """Whether *error* says the URL is wrong, nothing failed: PostgreSQL's client refusing
+    the URL's own options (an unknown option, a value it cannot take such as
+    ``sslmode=bogus`` or port 99999) before reaching for any server, or SQLite finding
+    that the file is not a database."""
+    if str(getattr(error, "orig", "")).startswith("file is not a database"):
+        return True
     if getattr(error, "statement", "") is not None:  # a statement ran: not connecting
         return False
     cause = getattr(error, "orig", None)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def arrears(*args: str, cwd: Path, env: dict[str, str] | None = None):
     environment = {k: v for k, v in os.environ.items() if k != "ARREARS_DB"}
@@ -31,6 +33,49 @@ def test_a_missing_database_is_not_created_by_other_commands(tmp_path):
     assert "no arrears database at arrears.db: create it with `arrears init`" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "arrears.db").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_an_output_that_cannot_be_written_is_said_not_called_a_bug(tmp_path):
+    assert arrears("init", "--demo", cwd=tmp_path).returncode == 0
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "arrears.core", "history"], cwd=tmp_path,
+                                stdout=full, stderr=subprocess.PIPE, text=True,
+                                env={k: v for k, v in os.environ.items() if k != "ARREARS_DB"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: No space left on device"
+
+
+def test_a_file_that_is_not_a_database_is_a_wrong_db(tmp_path):
+    (tmp_path / "notes.db").write_text("not a database\n" * 100)
+    result = arrears("--db", f"sqlite:///{tmp_path / 'notes.db'}", "history", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == \
+        f"Error: --db: sqlite:///{tmp_path / 'notes.db'}: file is not a database"
+
+
+def test_a_folder_arrears_may_not_write_is_named_as_the_cause(tmp_path):
+    import shutil
+
+    assert arrears("init", "--demo", cwd=tmp_path).returncode == 0
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(tmp_path / "arrears.db", locked)
+    locked.chmod(0o555)
+    prefix = []  # root writes anywhere: drop the capabilities that let it
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop the right to write anywhere")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "arrears.core", "--db",
+                                 f"sqlite:///{locked / 'arrears.db'}", "history"],
+                                capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "attempt to write a readonly database (SQLite writes the database file and, in " \
+        "its folder, its -wal and -shm files" in result.stderr
 
 
 def test_a_bad_database_url_is_bad_usage(tmp_path):
