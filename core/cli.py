@@ -4,8 +4,8 @@ calls one kernel function, and prints the result; no decisions are made here.
 A plugin's commands (``register_commands``) may use, and only these are kept stable
 for them: :func:`pass_runtime` and the :class:`Runtime` it passes (``pm``,
 ``database()``, ``setup(connection)``), :func:`as_of_option`, :func:`as_of_date`,
-:data:`DAY`, :func:`format_option` and :func:`emit` (docs/writing_plugins.md,
-"Commands of your own").
+:data:`DAY`, :func:`format_option`, :func:`emit` and :func:`progress`
+(docs/writing_plugins.md, "Commands of your own").
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def import_file(connection: Connection, kind: str, path: Path) -> ImportSummary:
     with _gc_paused():
         rejected: list[Row] = []
         rows = _parse_file(spec, path, problems, rejected)
-        changes = spec.plan(Context(connection, problems, rejected), rows)
+        changes = spec.plan(Planning(connection, problems, rejected), rows)
         problems.raise_if_any()
         del rows
         with db.bulk_writes(connection):
@@ -143,7 +143,7 @@ class Problems:
 
 
 @attrs.frozen
-class Context:
+class Planning:
     """What a plan works with: the connection, the problems so far, and the rows already
     rejected (their references are still checked, so that every problem is reported)."""
 
@@ -342,7 +342,7 @@ class Changes:
 
 
 Row = tuple[int, dict[str, Any]]
-Plan = Callable[[Context, list[Row]], Changes]
+Plan = Callable[[Planning, list[Row]], Changes]
 
 
 @attrs.frozen
@@ -583,7 +583,7 @@ def _by_key(connection: Connection, key: Any, columns: Sequence[Any],
     return {row[0]: row for row in rows if row[0] in wanted}
 
 
-def _lookup(ctx: Context, rows: list[Row], field: str, key: Any,
+def _lookup(ctx: Planning, rows: list[Row], field: str, key: Any,
             columns: Sequence[Any]) -> dict[Any, Any]:
     """The existing rows (by *key*) that the rows' *field* names (a customer, an invoice).
 
@@ -617,7 +617,7 @@ ADDRESS_LIMIT, ADDRESS_LINES = 500, 10
 """A postal address: what a letter's window shows, not a document of its own."""
 
 
-def _plan_customers(ctx: Context, rows: list[Row]) -> Changes:
+def _plan_customers(ctx: Planning, rows: list[Row]) -> Changes:
     """Upsert by account; optional columns the file has are set (empty: cleared)."""
     c = customers_t.c
     optional = _present(rows, CUSTOMER_OPTIONAL)
@@ -657,7 +657,7 @@ def _upsert(changes: Changes, old: Any, record: dict[str, Any], **key: Any) -> N
         changes.updates.append(record)
 
 
-def _plan_contacts(ctx: Context, rows: list[Row]) -> Changes:
+def _plan_contacts(ctx: Planning, rows: list[Row]) -> Changes:
     """Upsert by (customer, email, purpose); new contacts go after all existing ones."""
     c = contacts_t.c
     customers = _lookup(ctx, rows, "customer", customers_t.c.account, [customers_t.c.id])
@@ -687,7 +687,7 @@ def _plan_contacts(ctx: Context, rows: list[Row]) -> Changes:
     return changes
 
 
-def _plan_invoices(ctx: Context, rows: list[Row]) -> Changes:
+def _plan_invoices(ctx: Planning, rows: list[Row]) -> Changes:
     """Upsert by number, working out each invoice's open amount and status."""
     c = invoices_t.c
     customers = _lookup(ctx, rows, "customer", customers_t.c.account, [customers_t.c.id])
@@ -803,7 +803,7 @@ def _status_history(old: Any, record: dict[str, Any], today: date) -> dict[str, 
             "kind": "status", "action": None, "reason": reason}
 
 
-def _plan_payments(ctx: Context, rows: list[Row]) -> Changes:
+def _plan_payments(ctx: Planning, rows: list[Row]) -> Changes:
     """Insert the payments not yet recorded and lower their invoices' open amounts."""
     c = invoices_t.c
     invoices = _lookup(ctx, rows, "invoice", c.number, [c.id, c.currency, c.open_minor])
@@ -858,7 +858,7 @@ def _payment(problems: Problems, line: int, values: dict[str, Any], invoice: Any
     return payment
 
 
-def _plan_rates(ctx: Context, rows: list[Row]) -> Changes:
+def _plan_rates(ctx: Planning, rows: list[Row]) -> Changes:
     """Upsert by (currency, date)."""
     r = rates_t.c
     existing = {(row.currency, row.date): row.rate for row in _select_where_in(
