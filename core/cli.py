@@ -277,8 +277,7 @@ def import_(runtime: Runtime, kind: str, file: Path, fmt: str) -> None:
     db = runtime.database()
     # A run reads its batches one transaction at a time: an import between two would be
     # half seen, the early batches acting on invoices the file has since paid.
-    with db.run_lock(waiting=lambda: click.echo(
-            "waiting for the arrears run in progress to finish…", err=True)):
+    with db.run_lock(waiting=waiting_for_a_run):
         with db.begin() as connection:
             summary = imports.import_file(connection, kind, file)
     emit(summary, fmt, lambda s: f"{file}: {s.inserted} added, {s.updated} updated ({kind})")
@@ -439,9 +438,18 @@ def emit_streamed(document: dict[str, Any], fmt: str, lines: Iterable[str]) -> N
     click.echo("".join(pieces), nl=False)
 
 
+def no_wait_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--no-wait", is_flag=True,
+                        help="Refuse at once if another run holds the lock.")(function)
+
+
+def waiting_for_a_run() -> None:
+    click.echo("waiting for another arrears run to finish…", err=True)
+
+
 @cli.command()
 @as_of_option
-@click.option("--no-wait", is_flag=True, help="Refuse at once if another run holds the lock.")
+@no_wait_option
 @click.option("--shard", "shard_text", default=None, metavar="K/N",
               help="Run shard K of N: the customers whose id is K-1 modulo N. N processes "
                    "(or machines) with --shard 1/N … N/N share the day's run, which counts "
@@ -465,7 +473,7 @@ def run(runtime: Runtime, as_of: datetime | None, no_wait: bool, shard_text: str
         result = run_.daily_run(
             db, runtime.pm, setup_, day, wait=not no_wait, progress=advance, shard=shard,
             workers=workers,
-            waiting=lambda: click.echo("waiting for another arrears run to finish…", err=True))
+            waiting=waiting_for_a_run)
     if result.status == "already-ran":
         what = f"shard {result.shard} of the run" if result.day == "incomplete" else "the run"
         click.echo(f"{what} for {day} already succeeded (run {result.run}): nothing to do",

@@ -264,7 +264,8 @@ def _overdue_on(as_of: date) -> Any:
 
 
 def create_letters(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date, *,
-                   progress: Callable[[int], None] | None = None) -> LetterRun:
+                   progress: Callable[[int], None] | None = None, wait: bool = True,
+                   waiting: Callable[[], None] | None = None) -> LetterRun:
     """The standalone letter run (SEMANTICS.md §5): every customer with overdue invoices
     gets its next letter when the grace period has passed, outside any hierarchy.
 
@@ -274,7 +275,7 @@ def create_letters(db: Any, pm: pluggy.PluginManager, setup: Setup, as_of: date,
     in batches, each batch written in one transaction; the run holds the run
     lock, so it never interleaves with a daily run.
     """
-    with db.run_lock(wait=True):
+    with db.run_lock(wait=wait, waiting=waiting):
         run_id = run.start_run(db, "letters", as_of)
         result = LetterRun(run_id, as_of, "running")
 
@@ -341,9 +342,10 @@ def _letter_run_text(result: LetterRun) -> str:
 
 @click.command("create")
 @cli_.as_of_option
+@cli_.no_wait_option
 @cli_.format_option("text", "json")
 @cli_.pass_runtime
-def create(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> None:
+def create(runtime: cli_.Runtime, as_of: datetime | None, no_wait: bool, fmt: str) -> None:
     """The standalone letter run: the next letter of every customer with overdue invoices."""
     db = runtime.database()
     with db.read() as connection:
@@ -351,7 +353,8 @@ def create(runtime: cli_.Runtime, as_of: datetime | None, fmt: str) -> None:
         day = cli_.as_of_date(setup_, as_of, acting=True)
         total = run.count_customers(connection, _overdue_on(day))
     with cli_.progress(total, "customers") as advance:
-        result = create_letters(db, runtime.pm, setup_, day, progress=advance)
+        result = create_letters(db, runtime.pm, setup_, day, progress=advance,
+                                wait=not no_wait, waiting=cli_.waiting_for_a_run)
     cli_.emit(result, fmt, _letter_run_text)
     if result.status == "errors":
         sys.exit(1)

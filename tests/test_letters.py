@@ -364,6 +364,19 @@ def test_a_daily_run_continues_the_sequence_of_the_standalone_run(book):
         ("C1", "LETTER2"), ("C3", "LETTER1")]
 
 
+def test_a_letter_run_waits_for_a_run_or_with_no_wait_refuses(book, arrears_db_url):
+    from arrears.core.db import Database
+
+    db = Database(arrears_db_url)
+    try:
+        with db.run_lock():
+            refused = book("letters", "create", "--as-of", "2025-01-16", "--no-wait")
+    finally:
+        db.dispose()
+    assert refused.exit_code == 1 and "another arrears run is in progress" in refused.stderr
+    assert query(arrears_db_url, "SELECT count(*) FROM run") == [(0,)]
+
+
 def test_a_crashed_or_killed_letter_run_is_marked_interrupted(book, arrears_db_url,
                                                               arrears_plugin):
     from arrears.core import hookimpl

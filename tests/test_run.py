@@ -227,7 +227,7 @@ def test_an_import_waits_for_the_run_in_progress(one_customer, arrears_db_url, t
         db.dispose()
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
-    assert "waiting for the arrears run in progress to finish" in err
+    assert "waiting for another arrears run to finish" in err
     assert query(arrears_db_url, "SELECT count(*) FROM payment") == [(1,)]
 
 
