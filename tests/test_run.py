@@ -652,3 +652,120 @@ def test_standalone_letters_are_not_contacts_for_quiet_days(one_customer, setup_
     # The activity (15 days after January 15) is not held by the letter of the day before.
     result = run(one_customer, "2025-01-31")
     assert [(a["invoice"], a["action"]) for a in result["actions"]] == [("INV-1", "activity")]
+
+
+# --- §3–§7 rules each pinned at its edge (found unpinned by mutation testing) ----------------
+
+
+def steps_of(result: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["invoice"], a["step"]) for a in result["actions"]]
+
+
+def test_track_step_keeps_the_spacing_of_a_step_that_is_no_letter(one_customer, setup_loader):
+    def tracked(d):
+        d["parameters"]["track_step"] = True
+        d["hierarchy"][0]["step"][1].update(  # Second notice, +7: an email, no grace days
+            action="email", document="REMIND", recipient="customer", contact_purpose="billing")
+
+    setup_loader(tracked)
+    assert steps_of(run(one_customer, "2025-01-20")) == [("INV-1", "First notice")]  # late
+    # Second notice is due on Jan 22 by its offset, but keeps its 6 days after the first.
+    assert steps_of(run(one_customer, "2025-01-22")) == []
+    assert steps_of(run(one_customer, "2025-01-25")) == []
+    assert steps_of(run(one_customer, "2025-01-26")) == [("INV-1", "Second notice")]
+
+
+def test_pre_dunning_counts_as_contact_for_quiet_days_a_failed_step_does_not(
+        arrears_cli, tmp_path, setup_loader):
+    fabrikam(arrears_cli, tmp_path, "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n")
+    import_rows(arrears_cli, tmp_path, "customers", "account,name,currency\nC2,Nobody,USD\n")
+    import_rows(arrears_cli, tmp_path, "invoices",  # C2: no contact, its emails fail
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-9,C2,2024-12-16,2025-01-15,1000.00,USD\n")
+
+    def quiet(d):
+        d["hierarchy"][0]["quiet_days"] = 3
+
+    setup_loader(quiet, pre_dunning=True)
+    day = run(arrears_cli, "2025-01-15")
+    assert steps_of(day) == [("INV-1", "Pre-dunning")]
+    assert [(s["customer"], s["step"]) for s in day["skipped"]] == [("C2", "Pre-dunning")]
+    # C1 heard from us yesterday: held. C2 did not (a failed attempt is no contact).
+    assert steps_of(run(arrears_cli, "2025-01-16")) == [("INV-9", "First notice")]
+    assert steps_of(run(arrears_cli, "2025-01-18")) == [("INV-1", "First notice")]
+
+
+def test_a_customer_moved_to_another_hierarchy_starts_it_afresh(one_customer, setup_loader,
+                                                               tmp_path):
+    def same_names(d):
+        d["hierarchy"][1]["quiet_days"] = 0
+        d["hierarchy"][1]["step"][0].update(description="First notice", days=1)
+
+    setup_loader(same_names)
+    assert steps_of(run(one_customer, "2025-01-16")) == [("INV-1", "First notice")]  # STD
+    import_rows(one_customer, tmp_path, "customers",
+                "account,name,currency,customer_group,country\nC1,Fabrikam,USD,KEY,SE\n")
+    moved = run(one_customer, "2025-01-17")  # KEYACC now: its own First notice, never run
+    assert [(a["hierarchy"], a["step"], a["action"]) for a in moved["actions"]] == [
+        ("KEYACC", "First notice", "activity")]
+
+
+def test_steps_are_taken_in_the_order_of_their_offsets_not_of_the_file(one_customer,
+                                                                       setup_loader):
+    def reversed_steps(d):
+        d["hierarchy"][0]["step"].reverse()
+
+    setup_loader(reversed_steps)
+    assert steps_of(run(one_customer, "2025-01-16")) == [("INV-1", "First notice")]
+    assert steps_of(run(one_customer, "2025-01-22")) == [("INV-1", "Second notice")]
+
+
+def test_an_invoice_below_the_amount_threshold_gets_no_pre_dunning(one_customer, setup_loader):
+    def threshold(d):
+        d["hierarchy"][0]["exclude"] = {"invoice_amount_below": "600"}
+
+    setup_loader(threshold, pre_dunning=True)
+    # INV-2 (500, due Jan 20) is in its window, INV-1 (1000, due Jan 15) overdue.
+    assert steps_of(run(one_customer, "2025-01-17")) == [("INV-1", "First notice")]
+
+
+def test_the_balance_counts_promised_invoices_and_thresholds_are_strict(one_customer,
+                                                                       setup_loader):
+    def thresholds(d):  # C1 owes 1000 + 500: exactly the balance threshold
+        d["hierarchy"][0]["exclude"] = {"customer_balance_below": "1500.00",
+                                        "invoice_amount_below": "500.00"}
+
+    setup_loader(thresholds)
+    one_customer("invoice", "status", "INV-1", "promised", "--date", "2025-02-28"
+                 ).assert_success()
+    # Neither 1500 < 1500 nor 500 < 500; the promised INV-1 still counts in the balance.
+    assert steps_of(run(one_customer, "2025-01-21")) == [("INV-2", "First notice")]
+
+
+def test_history_is_kept_for_exactly_the_retention_days(one_customer, setup_loader,
+                                                        arrears_db_url):
+    def short(d):
+        d["parameters"]["history_days"] = 30
+
+    setup_loader(short)
+    run(one_customer, "2025-01-16")
+    run(one_customer, "2025-02-15")  # 30 days later: Jan 16 is kept
+    assert query(arrears_db_url, "SELECT count(*) FROM history WHERE date = '2025-01-16'") != [(0,)]
+    run(one_customer, "2025-02-16")
+    assert query(arrears_db_url, "SELECT count(*) FROM history WHERE date = '2025-01-16'") == [(0,)]
+
+
+def test_simulate_one_hierarchy_lists_its_actions_only(one_customer, setup_loader, tmp_path):
+    import_rows(one_customer, tmp_path, "customers",
+                "account,name,currency,customer_group,country\nK1,Key,USD,KEY,SE\n")
+    import_rows(one_customer, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "K-1,K1,2024-12-16,2025-01-10,1000.00,USD\n")
+
+    def simulated(hierarchy: str) -> list[tuple[str, str]]:
+        return [(a["customer"], a["hierarchy"]) for a in one_customer(
+            "simulate", "--hierarchy", hierarchy, "--as-of", "2025-01-16", "--format", "json"
+        ).assert_success().json()["actions"]]
+
+    assert simulated("STD") == [("C1", "STD")]
+    assert simulated("KEYACC") == [("K1", "KEYACC")]
