@@ -39,6 +39,13 @@ def setup_loader(arrears_cli, tmp_path: Path, data: Path):
     return load
 
 
+def quiet_days(days: int) -> Any:
+    """A setup change: the STD hierarchy's quiet days."""
+    def change(document: dict[str, Any]) -> None:
+        document["hierarchy"][0]["quiet_days"] = days
+    return change
+
+
 def import_rows(cli: Any, tmp_path: Path, kind: str, rows: str) -> None:
     cli("import", kind, write(tmp_path / f"{kind}.csv", rows)).assert_success()
 
@@ -414,10 +421,7 @@ def test_quiet_days_hold_a_step_even_after_the_leading_invoice_is_settled(
                 "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
                 "INV-2,C1,2024-12-17,2025-01-16,500.00,USD\n")
 
-    def quiet(d):
-        d["hierarchy"][0]["quiet_days"] = 3
-
-    setup_loader(quiet)
+    setup_loader(quiet_days(3))
     assert [a["invoice"] for a in run(arrears_cli, "2025-01-16")["actions"]] == ["INV-1"]
     import_rows(arrears_cli, tmp_path, "payments",
                 "invoice,date,amount\nINV-1,2025-01-17,1000.00\n")
@@ -442,10 +446,7 @@ def test_pre_dunning_acts_once_per_invoice_in_its_window_and_ignores_quiet_days(
              "INV-2,C1,2024-12-20,2025-01-17,500.00,USD\n"
              "INV-3,C1,2024-12-01,2025-01-09,200.00,USD\n")
 
-    def quiet(d):
-        d["hierarchy"][0]["quiet_days"] = 10
-
-    setup_loader(quiet, pre_dunning=True)
+    setup_loader(quiet_days(10), pre_dunning=True)
     first = run(arrears_cli, "2025-01-12")
     # INV-3 was first seen after its due date: no pre-dunning for it; its letter goes out.
     assert sorted((a["invoice"], a["step"]) for a in first["actions"]) == [
@@ -683,10 +684,7 @@ def test_pre_dunning_counts_as_contact_for_quiet_days_a_failed_step_does_not(
                 "number,customer,invoice_date,due_date,amount,currency\n"
                 "INV-9,C2,2024-12-16,2025-01-15,1000.00,USD\n")
 
-    def quiet(d):
-        d["hierarchy"][0]["quiet_days"] = 3
-
-    setup_loader(quiet, pre_dunning=True)
+    setup_loader(quiet_days(3), pre_dunning=True)
     day = run(arrears_cli, "2025-01-15")
     assert steps_of(day) == [("INV-1", "Pre-dunning")]
     assert [(s["customer"], s["step"]) for s in day["skipped"]] == [("C2", "Pre-dunning")]
