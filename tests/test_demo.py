@@ -213,9 +213,6 @@ def test_the_sample_keeps_to_the_rules_of_the_book() -> None:
 
 
 def test_the_demo_gives_the_daily_run_real_work(demo_cli: Any) -> None:
-    result = demo_cli("simulate", "--format", "json")
-    if result.exit_code == 2 and "No such command" in result.stderr:
-        pytest.skip("no `arrears simulate` yet")
-    actions = result.assert_success().json()["actions"]
+    actions = demo_cli("simulate", "--format", "json").assert_success().json()["actions"]
     assert {a["hierarchy"] for a in actions} == {"KEY", "SE", "STD"}
     assert {"email", "letter", "activity"} <= {a["action"] for a in actions}

@@ -137,8 +137,8 @@ def test_the_previous_letter_counts_through_any_current_overdue_invoice(arrears_
 
 def test_the_latest_letter_by_date_then_position_is_the_previous(arrears_pm, setup):
     inv = invoice("INV-1", DUE)
-    letters = [PostedLetter("STD", "LETTER2", 1, jan(22), frozenset({"INV-1"})),
-               PostedLetter("STD", "LETTER1", 0, jan(22), frozenset({"INV-1"})),
+    letters = [PostedLetter("STD", "LETTER1", 0, jan(22), frozenset({"INV-1"})),
+               PostedLetter("STD", "LETTER2", 1, jan(22), frozenset({"INV-1"})),
                PostedLetter("STD", "LETTER1", 0, jan(16), frozenset({"INV-1"}))]
     outcome = act(arrears_pm, context(setup, jan(29), [inv], letters=letters), inv)
     assert outcome.document == "LETTER3"
@@ -248,9 +248,16 @@ def test_a_missing_rate_fails_the_customer(arrears_pm, setup):
 
 
 def test_no_eligible_overdue_invoice_means_no_letter(arrears_pm, setup):
-    not_yet = invoice("INV-1", jan(20))
-    outcome = act(arrears_pm, context(setup, jan(16), [not_yet]), not_yet)
-    assert not outcome.done
+    """Letter 1 with no grace days is due on the leading invoice's due date, which is
+    not overdue yet (SEMANTICS.md §7): nothing to list."""
+    sequence = setup.letter_sequences[0]
+    zero = attrs.evolve(sequence, letters=(attrs.evolve(sequence.letters[0], days=0),
+                                           *sequence.letters[1:]))
+    due_today = invoice("INV-1", jan(16))
+    outcome = act(arrears_pm, context(attrs.evolve(setup, letter_sequences=(zero,)), jan(16),
+                                      [due_today]), due_today)
+    assert (outcome.done, outcome.reason) == (
+        False, "no eligible overdue invoice to list on LETTER1")
 
 
 def test_simulation_posts_nothing(arrears_pm, setup):
@@ -352,6 +359,17 @@ def test_the_standalone_letter_run(book, arrears_db_url):
     assert [(e["kind"], e["step"], e["invoice"], e["reason"]) for e in entries] == [
         ("action", None, "INV-1", "letter LETTER2 (standalone letter run)"),
         ("action", None, "INV-1", "letter LETTER1 (standalone letter run)")]
+
+
+def test_after_the_last_code_the_last_code_repeats(book):
+    days = {"2025-01-16": "LETTER1", "2025-01-22": "LETTER2", "2025-01-29": "LETTER3",
+            "2025-02-05": "LETTER3", "2025-02-12": "LETTER3"}  # grace days 1, 6, 7, then 7
+    for day, code in days.items():
+        assert [(e["customer"], e["code"]) for e in create(book, day)["letters"]
+                if e["customer"] == "C1"] == [("C1", code)], day
+    waiting = {n["customer"]: n["reason"] for n in create(book, "2025-02-18")["waiting"]}
+    assert waiting["C1"] == ("grace period of LETTER3 ends on 2025-02-19 "
+                             "(7 days after LETTER3 of 2025-02-12)")
 
 
 def test_a_daily_run_continues_the_sequence_of_the_standalone_run(book):

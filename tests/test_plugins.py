@@ -121,12 +121,25 @@ def test_two_plugins_declaring_one_action_type_are_refused_by_name(arrears_cli, 
 
 
 def test_a_plugin_may_replace_a_built_in_action_type(arrears_cli, arrears_plugin, data):
+    from arrears.core.domain import Outcome
+
     @hookimpl
     def register_action_types(register):
         register(ActionType("letter"))
 
-    arrears_plugin(register_action_types, name="my_letters")
-    arrears_cli("setup", "check", str(data / "setup.toml")).assert_success()
+    @hookimpl
+    def execute_action(action):
+        if action.action == "letter":
+            return Outcome(True, "sent to the print house", document="PRINT")
+
+    arrears_plugin(register_action_types, execute_action, name="my_letters")
+    arrears_cli("setup", "load", str(data / "setup.toml")).assert_success()
+    for kind in ("customers", "invoices"):
+        arrears_cli("import", kind, data / f"{kind}.csv").assert_success()
+    actions = arrears_cli("run", "--as-of", "2025-01-16", "--format", "json").json()["actions"]
+    letters = [(a["customer"], a["document"]) for a in actions if a["action"] == "letter"]
+    assert letters and all(document == "PRINT" for _, document in letters)
+    assert arrears_cli("letters", "--format", "json").json()["letters"] == []  # none posted
 
 
 @pytest.mark.parametrize(("hook", "kind", "name", "builtin"), [

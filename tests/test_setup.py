@@ -76,6 +76,17 @@ def test_load_replaces_the_previous_setup(arrears_cli, write_setup):
     assert [h["id"] for h in shown(arrears_cli)["hierarchy"]] == ["STD"]
 
 
+def test_check_validates_a_file_and_stores_nothing(arrears_cli, write_setup):
+    arrears_cli("setup", "load", write_setup()).assert_success()
+    before = shown(arrears_cli)
+
+    def one_hierarchy(d):
+        d["hierarchy"] = d["hierarchy"][:1]
+
+    arrears_cli("setup", "check", write_setup(one_hierarchy)).assert_success()
+    assert shown(arrears_cli) == before
+
+
 def test_show_without_a_setup_says_how_to_load_one(arrears_cli):
     result = arrears_cli("setup", "show").assert_exit(2)
     assert "arrears setup load" in result.stderr
