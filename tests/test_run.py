@@ -767,3 +767,33 @@ def test_simulate_one_hierarchy_lists_its_actions_only(one_customer, setup_loade
 
     assert simulated("STD") == [("C1", "STD")]
     assert simulated("KEYACC") == [("K1", "KEYACC")]
+
+
+def test_an_email_to_the_sales_group_or_the_agent_through_a_run(arrears_cli, tmp_path,
+                                                                setup_loader):
+    import_rows(arrears_cli, tmp_path, "customers",
+                "account,name,currency,sales_group,collections_agent\n"
+                "C1,Fabrikam,USD,NORTH,ANNA\nC2,Nobody's,USD,,\n")
+    import_rows(arrears_cli, tmp_path, "invoices",
+                "number,customer,invoice_date,due_date,amount,currency\n"
+                "INV-1,C1,2024-12-16,2025-01-15,1000.00,USD\n"
+                "INV-2,C2,2024-12-16,2025-01-15,1000.00,USD\n")
+
+    def to_parties(d):
+        steps = d["hierarchy"][0]["step"]
+        steps[0].update(action="email", document="REMIND", recipient="sales_group")
+        steps[1].update(action="email", document="REMIND", recipient="collections_agent")
+
+    setup_loader(to_parties)
+    first = run(arrears_cli, "2025-01-16")
+    assert [(a["customer"], a["recipient"]) for a in first["actions"]] == [
+        ("C1", "north@example.com")]
+    assert [(s["customer"], s["reason"]) for s in first["skipped"]] == [
+        ("C2", "customer C2 has no sales group")]
+    second = run(arrears_cli, "2025-01-22")
+    assert [(a["customer"], a["recipient"]) for a in second["actions"]] == [
+        ("C1", "anna@example.com")]
+    assert [(s["customer"], s["reason"]) for s in second["skipped"]] == [
+        ("C2", "customer C2 has no collections agent")]
+    sent = arrears_cli("outbox", "--format", "json").json()["messages"]
+    assert sorted(m["to"] for m in sent) == ["anna@example.com", "north@example.com"]
