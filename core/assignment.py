@@ -129,20 +129,11 @@ def assign_batch(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
     return {c.account: result[c.account] for c in customers if c.account in result}
 
 
-def _context(connection: Connection, setup: Setup, as_of: date,
-             customers: Sequence[Customer], rates: Rates | None = None) -> Context:
-    """The context a run would decide these customers in (same batch loader)."""
-    batch = book.load_batch(connection, customers, as_of)
-    return Context(as_of=as_of, setup=setup,
-                   rates=rates or Rates.load(connection, setup.parameters.accounting_currency),
-                   open_amounts=batch.open_amounts(), connection=connection, batch=batch)
-
-
 def preview_customer(pm: pluggy.PluginManager, setup: Setup, connection: Connection,
                      account: str, as_of: date) -> Assignment:
     """Which hierarchy *account* gets on *as_of*, and why. Read-only."""
     customer = book.find_customer(connection, account)
-    context = _context(connection, setup, as_of, [customer])
+    context = Context.of_batch(connection, setup, as_of, [customer])
     answer = assign_batch(pm, setup, connection, [customer], context)
     if account in context.failures:
         raise ArrearsError(f"customer {account}: {context.failures[account]}")
@@ -157,7 +148,7 @@ def preview_hierarchy(pm: pluggy.PluginManager, setup: Setup, connection: Connec
     everyone = true()
     for ids in book.batches(connection, everyone):
         customers = book.customers_in(connection, ids)
-        context = _context(connection, setup, as_of, customers, rates)
+        context = Context.of_batch(connection, setup, as_of, customers, rates=rates)
         for assignment in assign_batch(pm, setup, connection, customers, context).values():
             if assignment.hierarchy == hierarchy_id:
                 yield assignment

@@ -110,6 +110,19 @@ class Context:
     _queued_order: list[str] = attrs.field(factory=list, init=False)
     _memo: dict[str, Any] = attrs.field(factory=dict, init=False)
 
+    @classmethod
+    def of_batch(cls, connection: Connection, setup: Setup, as_of: date,
+                 customers: Sequence[Customer], *, rates: Rates | None = None,
+                 run_id: int | None = None, simulate: bool = True) -> Context:
+        """The context *customers* are decided in on *as_of*, their batch read set-wise
+        (:func:`~arrears.core.book.load_batch`): a run's, a simulation's, ``explain``'s
+        and the assignment previews' alike. *rates* are read unless given."""
+        batch = book.load_batch(connection, customers, as_of)
+        if rates is None:
+            rates = Rates.load(connection, setup.parameters.accounting_currency)
+        return cls(as_of=as_of, setup=setup, rates=rates, open_amounts=batch.open_amounts(),
+                   connection=connection, run_id=run_id, simulate=simulate, batch=batch)
+
     # --- reading --------------------------------------------------------------
 
     def balance(self, customer: Customer) -> Decimal:

@@ -418,20 +418,13 @@ def each_batch(db: Any, setup: Setup, as_of: date, where: ColumnElement[bool],
         batches = book.batches(reader, where)
     for ids in batches:
         with (db.read() if simulate else db.begin()) as connection:
-            context = batch_context(connection, setup, as_of, rates, ids, run_id=run_id,
-                                    simulate=simulate)
+            context = Context.of_batch(connection, setup, as_of,
+                                       book.customers_in(connection, ids), rates=rates,
+                                       run_id=run_id, simulate=simulate)
             work(context)
             context.flush()
         if progress is not None:
             progress(len(context.batch.customers))
-
-
-def batch_context(connection: Connection, setup: Setup, as_of: date, rates: Rates,
-                  ids: list[int], *, run_id: int | None, simulate: bool) -> Context:
-    """The context of the batch of customers with *ids* (one of ``book.batches``)."""
-    batch = book.load_batch(connection, book.customers_in(connection, ids), as_of)
-    return Context(as_of=as_of, setup=setup, rates=rates, open_amounts=batch.open_amounts(),
-                   connection=connection, run_id=run_id, simulate=simulate, batch=batch)
 
 
 # --- the run's batches, in worker processes -----------------------------------------------
@@ -470,8 +463,9 @@ class DecideBatch:
     def __call__(self, ids: list[int]) -> BatchOutcome:
         simulate = self.run_id is None
         with self.db.read() as connection:
-            context = batch_context(connection, self.setup, self.as_of, self.rates, ids,
-                                    run_id=self.run_id, simulate=simulate)
+            context = Context.of_batch(connection, self.setup, self.as_of,
+                                       book.customers_in(connection, ids), rates=self.rates,
+                                       run_id=self.run_id, simulate=simulate)
             decisions = decide_batch(self.pm, context, self.only)
         if not simulate:
             with self.db.begin() as connection:
@@ -841,11 +835,7 @@ def explain(db: Any, pm: pluggy.PluginManager, setup: Setup, account: str,
     """The decision for one customer on *as_of*, with its trail; writes nothing."""
     with db.read() as connection:
         customer = book.find_customer(connection, account)
-        batch = book.load_batch(connection, [customer], as_of)
-        context = Context(as_of=as_of, setup=setup,
-                          rates=Rates.load(connection, setup.parameters.accounting_currency),
-                          open_amounts=batch.open_amounts(), connection=connection,
-                          simulate=True, batch=batch)
+        context = Context.of_batch(connection, setup, as_of, [customer])
         decisions = decide_batch(pm, context)
     if account in context.failures:  # what was found up to the failure, and why
         placed = context.assignments.get(account) or Assignment(account, None, "error")
