@@ -801,7 +801,6 @@ def outbox_retry(runtime: Runtime, message_id: int, fmt: str) -> None:
         emit(retried, fmt, str)
 
 
-
 def _warn(message: Warning | str, category: type[Warning], filename: str, lineno: int,
           file: Any = None, line: str | None = None) -> None:
     """A library's warning as a user reads it: one line, no source, no password."""
